@@ -1,0 +1,14 @@
+"""Exercise checks: compare a student's function with a reference and print one clear verdict.
+
+``core`` holds the machinery (:class:`CheckResult`, :func:`run_check`); each lecture has a module
+of ready checks, used in notebooks as::
+
+    from labkit.checks import cnn_internals as checks
+    checks.check_output_size(conv_output_size)
+
+Lecture modules: ``cnn_internals`` (lecture 1). Reference solutions are private to the check
+modules; worked solutions live in the solution notebooks.
+"""
+from labkit.checks.core import CheckResult, run_check
+
+__all__ = ["CheckResult", "run_check"]

@@ -1,0 +1,149 @@
+"""Checks for the exercises of lecture 1 (CNN internals).
+
+Introduced in lecture 1 (CNN internals). Each reference is computed by independent means where
+one exists: output sizes are read off a real ``nn.Conv2d``, convolutions come from
+``torch.nn.functional.conv2d``; the receptive-field recurrence is checked against gradients of a
+real conv stack in ``tests/test_checks.py``. Usage in a notebook::
+
+    from labkit.checks import cnn_internals as checks
+    checks.check_output_size(conv_output_size)
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from labkit.checks.core import CheckResult, run_check
+
+
+# ---------------------------------------------------------------------------------------------
+# Output size of a convolution along one spatial dimension
+# ---------------------------------------------------------------------------------------------
+
+def _output_size_reference(n: int, kernel: int, stride: int = 1, padding: int = 0,
+                           dilation: int = 1) -> int:
+    # Ask PyTorch itself: a 1-channel conv over an n x 1 zero image, read the output height.
+    conv = nn.Conv2d(1, 1, kernel_size=(kernel, 1), stride=(stride, 1), padding=(padding, 0),
+                     dilation=(dilation, 1), bias=False)
+    with torch.inference_mode():
+        return int(conv(torch.zeros(1, 1, n, 1)).shape[2])
+
+
+_OUTPUT_SIZE_CASES: list[dict[str, int]] = [
+    dict(n=32, kernel=3),                                      # 30: valid convolution
+    dict(n=32, kernel=3, padding=1),                           # 32: "same" padding
+    dict(n=227, kernel=11, stride=4),                          # 55: AlexNet conv1
+    dict(n=224, kernel=7, stride=2, padding=3),                # 112: ResNet stem
+    dict(n=112, kernel=3, stride=2, padding=1),                # 56: ResNet max-pool
+    dict(n=8, kernel=3, stride=2),                             # 3: the floor matters
+    dict(n=7, kernel=3, stride=2),                             # 3
+    dict(n=28, kernel=5, stride=1, padding=2),                 # 28
+    dict(n=10, kernel=3, dilation=2),                          # 6: dilation widens the kernel
+    dict(n=15, kernel=3, stride=2, padding=2, dilation=2),     # 8
+    dict(n=5, kernel=5),                                       # 1: kernel as big as the input
+    dict(n=13, kernel=4, stride=3, padding=1),                 # 4: even kernel, stride 3
+    dict(n=6, kernel=1, stride=2, padding=0, dilation=1),      # 3: 1x1 conv with stride
+]
+
+
+def check_output_size(fn: Callable[..., int]) -> CheckResult:
+    """Check ``fn(n, kernel, stride=1, padding=0, dilation=1) -> int``, the output length of a
+    convolution along one spatial dimension of length ``n``, against ``nn.Conv2d``.
+
+    The answer is ``floor((n + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1``.
+    """
+    return run_check("output_size", fn, _output_size_reference, _OUTPUT_SIZE_CASES)
+
+
+# ---------------------------------------------------------------------------------------------
+# Receptive field of a stack of layers
+# ---------------------------------------------------------------------------------------------
+
+def _receptive_field_reference(layers: Sequence[tuple[int, ...]]) -> int:
+    # Each layer widens the field by (k - 1) * d input steps of the current jump (the distance,
+    # in input pixels, between neighbouring positions of this layer's input); strides multiply it.
+    field, jump = 1, 1
+    for layer in layers:
+        kernel, stride, dilation = (tuple(layer) + (1,))[:3]
+        field += (kernel - 1) * dilation * jump
+        jump *= stride
+    return field
+
+
+_ALEXNET = [(11, 4), (3, 2), (5, 1), (3, 2), (3, 1), (3, 1), (3, 1), (3, 2)]  # convs and max-pools
+
+_RECEPTIVE_FIELD_CASES: list[tuple[list[tuple[int, ...]]]] = [
+    ([(3, 1)],),                                  # 3
+    ([(3, 1), (3, 1)],),                          # 5: two 3x3 see as far as one 5x5
+    ([(3, 1), (3, 1), (3, 1)],),                  # 7: three 3x3 = one 7x7 (VGG's argument)
+    ([(5, 1), (5, 1)],),                          # 9
+    ([(2, 2), (2, 2), (2, 2)],),                  # 8: three 2x2 max-pools
+    ([(3, 2), (3, 2)],),                          # 7: stride multiplies later growth
+    ([(7, 2), (3, 2)],),                          # 11: ResNet stem conv + max-pool
+    ([(3, 1, 2)],),                               # 5: a dilated 3x3
+    ([(3, 1, 1), (3, 1, 2), (3, 1, 4)],),         # 15: dilations 1, 2, 4 (WaveNet style)
+    ([(3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (2, 2)],),  # 16: first two VGG blocks
+    ([(3, 2), (3, 1, 2), (1, 1)],),               # 11: mixed 2- and 3-tuples
+    (_ALEXNET,),                                  # 195: AlexNet's conv5 + pool5
+]
+
+
+def check_receptive_field(fn: Callable[[Sequence[tuple[int, ...]]], int]) -> CheckResult:
+    """Check ``fn(layers) -> int``: the receptive field (in input pixels, along one dimension)
+    of one output pixel of a stack of layers.
+
+    ``layers`` is a list of ``(kernel, stride)`` or ``(kernel, stride, dilation)`` tuples, first
+    layer first; padding does not change the size of the field.
+    """
+    return run_check("receptive_field", fn, _receptive_field_reference, _RECEPTIVE_FIELD_CASES)
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolution written as loops
+# ---------------------------------------------------------------------------------------------
+
+def _conv2d_reference(image: np.ndarray, kernel: np.ndarray, stride: int = 1,
+                      padding: int = 0) -> np.ndarray:
+    out = F.conv2d(torch.from_numpy(np.asarray(image, dtype=np.float64))[None, None],
+                   torch.from_numpy(np.asarray(kernel, dtype=np.float64))[None, None],
+                   stride=stride, padding=padding)
+    return out[0, 0].numpy()
+
+
+def _conv2d_cases() -> list[dict]:
+    rng = np.random.default_rng(0)
+
+    def rand(*shape: int) -> np.ndarray:
+        return rng.standard_normal(shape).round(2)  # two decimals keep the printed cases readable
+
+    return [
+        dict(image=rand(5, 5), kernel=rand(3, 3)),
+        # Asymmetric kernel: a flipped kernel (true convolution) gives a different answer.
+        dict(image=np.arange(16, dtype=np.float64).reshape(4, 4),
+             kernel=np.array([[1.0, 0.0], [0.0, -1.0]])),
+        dict(image=rand(6, 7), kernel=rand(2, 3)),                 # non-square image and kernel
+        dict(image=rand(7, 7), kernel=rand(3, 3), stride=2),
+        dict(image=rand(5, 5), kernel=rand(3, 3), padding=1),      # "same" size
+        dict(image=rand(8, 6), kernel=rand(3, 2), stride=2, padding=1),
+        dict(image=rand(4, 4), kernel=rand(4, 4)),                 # a 1x1 output
+        dict(image=rand(3, 5), kernel=np.array([[2.0]]), stride=2),
+        dict(image=rand(9, 9), kernel=rand(3, 3), stride=3, padding=0),
+    ]
+
+
+_CONV2D_CASES = _conv2d_cases()
+
+
+def check_conv2d_loops(fn: Callable[..., np.ndarray]) -> CheckResult:
+    """Check ``fn(image, kernel, stride=1, padding=0) -> np.ndarray`` against ``F.conv2d``.
+
+    ``image`` is ``(H, W)``, ``kernel`` is ``(kh, kw)``, both float64 NumPy arrays (one channel).
+    Like ``nn.Conv2d`` the function computes a cross-correlation (the kernel is not flipped)
+    over the image padded with ``padding`` zeros on every side, and returns
+    ``(floor((H + 2p - kh) / s) + 1, floor((W + 2p - kw) / s) + 1)`` values.
+    """
+    return run_check("conv2d_loops", fn, _conv2d_reference, _CONV2D_CASES)

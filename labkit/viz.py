@@ -1,0 +1,263 @@
+"""Figures the lectures reuse: image grids, training curves, feature maps, filters, heatmap overlays
+and confusion matrices.
+
+Every function returns a matplotlib ``Figure`` (``overlay_heatmap`` returns an image array) and none
+calls ``plt.show()``: a notebook displays the returned figure, a script saves it.
+Introduced in lecture 1 (CNN internals).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from sklearn.metrics import confusion_matrix
+
+from labkit.train import History
+
+# Float images may overshoot [0, 1] by rounding (e.g. after resizing); this much is clipped silently.
+_RANGE_TOL = 1e-4
+
+
+def _to_numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _grid(n: int, ncols: int, size: float, title_room: float = 0.0) -> tuple[Figure, list]:
+    """A constrained-layout grid with exactly ``n`` axes (unused cells removed), all axes off."""
+    if n < 1:
+        raise ValueError("nothing to show: got 0 images")
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + title_room),
+                             squeeze=False, layout="constrained")
+    axes = axes.ravel().tolist()
+    for ax in axes[n:]:
+        ax.remove()
+    for ax in axes[:n]:
+        ax.axis("off")
+    return fig, axes[:n]
+
+
+def _check_unit_range(a: np.ndarray, what: str) -> np.ndarray:
+    lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+    if lo < -_RANGE_TOL or hi > 1 + _RANGE_TOL:
+        raise ValueError(f"{what} values must be in [0, 1], got [{lo:.3g}, {hi:.3g}]; divide uint8 "
+                         f"images by 255, undo normalisation (x * std + mean), or rescale heatmaps "
+                         f"with (h - h.min()) / (h.max() - h.min())")
+    return np.clip(a, 0.0, 1.0)
+
+
+def _image_list(images) -> list[np.ndarray]:
+    """Tensor (N, C, H, W) / (N, H, W), ndarray (N, H, W[, C]) or a list of images -> HxW / HxWxC arrays."""
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu()
+        if images.ndim == 4:
+            images = images.permute(0, 2, 3, 1)  # channels last, as matplotlib wants
+        elif images.ndim != 3:
+            raise ValueError(f"images tensor must be (N, C, H, W) or (N, H, W), got {tuple(images.shape)}; "
+                             f"for one image use images.unsqueeze(0)")
+        images = list(images.numpy())
+    elif isinstance(images, np.ndarray):
+        if images.ndim not in (3, 4):
+            raise ValueError(f"images array must be (N, H, W) or (N, H, W, C), got {images.shape}")
+        images = list(images)
+    out = []
+    for i, img in enumerate(images):
+        img = _to_numpy(img)
+        if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3):
+            img = img.transpose(1, 2, 0)  # a single CHW tensor in a list
+        if img.ndim == 3 and img.shape[-1] == 1:
+            img = img[..., 0]
+        if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3):
+            raise ValueError(f"image {i} has shape {img.shape}; expected HxW, HxWx3 or 3xHxW")
+        if img.dtype != np.uint8:
+            img = _check_unit_range(img.astype(np.float32), f"image {i}")
+        out.append(img)
+    return out
+
+
+def show_images(images, titles: Sequence[str] | None = None, *, ncols: int = 8, cmap: str | None = None,
+                size: float = 2.0, suptitle: str | None = None) -> Figure:
+    """A grid of images: tensor ``(N, C, H, W)`` / ``(N, H, W)`` or a list of HxW / HxWx3 arrays.
+
+    Floats must lie in [0, 1] (uint8 in [0, 255]); they are shown as they are, not stretched, so a
+    dark image looks dark. Grey images default to ``cmap="gray"``.
+    Introduced in lecture 1 (CNN internals).
+    """
+    imgs = _image_list(images)
+    if titles is not None and len(titles) != len(imgs):
+        raise ValueError(f"got {len(titles)} titles for {len(imgs)} images; pass one title per image")
+    fig, axes = _grid(len(imgs), ncols, size, title_room=0.4 if suptitle else 0.0)
+    for i, (ax, img) in enumerate(zip(axes, imgs)):
+        vmax = 255 if img.dtype == np.uint8 else 1.0
+        ax.imshow(img, cmap=(cmap or "gray") if img.ndim == 2 else None, vmin=0, vmax=vmax,
+                  interpolation="nearest")
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=10)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def plot_history(histories: History | Sequence[History], keys: Sequence[str] = ("loss",),
+                 labels: Sequence[str] | None = None) -> Figure:
+    """Training curves per epoch, one panel per key, one colour per run.
+
+    ``"loss"`` draws train (solid) and val (dashed) loss; a metric name such as ``"accuracy"`` draws
+    ``metrics["train_accuracy"]`` and ``metrics["val_accuracy"]``; a full key such as
+    ``"val_accuracy"`` draws just that curve. Introduced in lecture 1; compares variants in lecture 3.
+    """
+    if isinstance(histories, History):
+        histories = [histories]
+    if isinstance(keys, str):
+        keys = (keys,)
+    if labels is None:
+        labels = [h.name or f"run {i + 1}" for i, h in enumerate(histories)]
+    if len(labels) != len(histories):
+        raise ValueError(f"got {len(labels)} labels for {len(histories)} histories")
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False,
+                             layout="constrained")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, key in zip(axes[0], keys):
+        drawn = 0
+        for i, (h, label) in enumerate(zip(histories, labels)):
+            if key == "loss":
+                series = {"train": h.train_loss, "val": h.val_loss}
+            elif key in h.metrics:
+                series = {"": h.metrics[key]}
+            else:
+                series = {"train": h.metrics.get(f"train_{key}", []), "val": h.metrics.get(f"val_{key}", [])}
+            for split, values in series.items():
+                if values:
+                    ax.plot(range(1, len(values) + 1), values, color=colors[i % len(colors)],
+                            linestyle="--" if split == "val" else "-", marker="o", markersize=3,
+                            label=f"{label} {split}".strip())
+                    drawn += 1
+        if drawn == 0:
+            available = sorted({k for h in histories for k in h.metrics})
+            plt.close(fig)
+            raise KeyError(f"no history has {key!r}; use 'loss' or one of {available} "
+                           f"(with or without the train_/val_ prefix)")
+        ax.set_title(key)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def show_feature_maps(fmaps, n: int = 16, *, ncols: int = 8, title: str | None = None) -> Figure:
+    """The first ``n`` channels of feature maps ``(C, H, W)`` or ``(1, C, H, W)``, each with its own scale.
+
+    Introduced in lecture 1 (CNN internals).
+    """
+    a = _to_numpy(fmaps)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != 3:
+        raise ValueError(f"fmaps must be (C, H, W) or (1, C, H, W), got {a.shape}; "
+                         f"for a batch pick one image, e.g. fmaps[0]")
+    n = min(n, a.shape[0])
+    fig, axes = _grid(n, ncols, 1.6, title_room=0.4 if title else 0.0)
+    for c, ax in enumerate(axes):
+        ax.imshow(a[c], cmap="viridis")  # autoscaled per channel: shapes matter here, not magnitudes
+        ax.set_title(f"ch {c}", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def show_filters(weight, n: int | None = None, *, ncols: int = 8, title: str | None = None) -> Figure:
+    """Convolution filters ``weight: (out, in, kh, kw)`` (or a ``Conv2d``), each normalised to [0, 1].
+
+    With ``in == 3`` a filter is drawn in colour (input channels as RGB); otherwise its mean over the
+    input channels is drawn in grey. Each filter is min-max normalised on its own (a constant filter
+    is mid-grey), so the pattern is visible whatever its scale. Introduced in lecture 1 (CNN internals).
+    """
+    if isinstance(weight, torch.nn.Module):
+        weight = weight.weight
+    w = _to_numpy(weight).astype(np.float32)
+    if w.ndim != 4:
+        raise ValueError(f"weight must be (out, in, kh, kw), got {w.shape}; pass conv.weight")
+    w = w[: n or len(w)]
+    w = w.transpose(0, 2, 3, 1) if w.shape[1] == 3 else w.mean(axis=1)  # (n, kh, kw, 3) or (n, kh, kw)
+    lo = w.min(axis=tuple(range(1, w.ndim)), keepdims=True)
+    span = w.max(axis=tuple(range(1, w.ndim)), keepdims=True) - lo
+    w = np.where(span > 0, (w - lo) / np.where(span > 0, span, 1), 0.5)
+    fig, axes = _grid(len(w), ncols, 1.0, title_room=0.4 if title else 0.0)
+    for ax, f in zip(axes, w):
+        ax.imshow(f, cmap="gray" if f.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def overlay_heatmap(image, heatmap, *, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:
+    """``(1 - alpha) * image + alpha * cmap(heatmap)``: an HxWx3 float image in [0, 1].
+
+    ``image``: HxWx3 or HxW array (or a 3xHxW tensor), floats in [0, 1]; ``heatmap``: HxW in [0, 1]
+    (or ``(1, H, W)``, e.g. a CAM upsampled to the image size). Values outside [0, 1] raise ValueError instead of
+    drawing nonsense, as pytorch-grad-cam's ``show_cam_on_image`` does.
+    Introduced in lecture 2 (GAP and CAM).
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    img = _to_numpy(image).astype(np.float32)
+    if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3):
+        img = img.transpose(1, 2, 0)
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    if img.ndim != 3 or img.shape[-1] != 3:
+        raise ValueError(f"image must be HxWx3 or HxW, got {img.shape}")
+    heat = _to_numpy(heatmap).astype(np.float32)
+    while heat.ndim > 2 and heat.shape[0] == 1:  # (1, H, W) or (1, 1, H, W) as CAM code returns them
+        heat = heat[0]
+    if heat.shape != img.shape[:2]:
+        raise ValueError(f"heatmap shape {heat.shape} does not match image size {img.shape[:2]}; "
+                         f"resize it first, e.g. F.interpolate(cam[None, None], size={img.shape[:2]}, "
+                         f"mode='bilinear')[0, 0]")
+    img = _check_unit_range(img, "image")
+    heat = _check_unit_range(heat, "heatmap")
+    colored = matplotlib.colormaps[cmap](heat)[..., :3].astype(np.float32)
+    return (1 - alpha) * img + alpha * colored
+
+
+def plot_confusion_matrix(y_true, y_pred, class_names: Sequence[str] | None = None, *,
+                          normalize: bool = False, ax=None) -> Figure:
+    """Confusion matrix (rows: true class, columns: predicted) computed by scikit-learn, annotated.
+
+    With ``class_names``, labels are taken to be ``0 .. len(class_names) - 1``. ``normalize=True``
+    divides each row by its total, so the diagonal shows each class's recall.
+    Draws on ``ax`` if given. Introduced in lecture 3 (chest X-rays).
+    """
+    y_true, y_pred = _to_numpy(y_true).ravel(), _to_numpy(y_pred).ravel()
+    labels = list(range(len(class_names))) if class_names is not None else None
+    cm = confusion_matrix(y_true, y_pred, labels=labels, normalize="true" if normalize else None)
+    names = [str(c) for c in (class_names if class_names is not None
+                              else np.unique(np.concatenate([y_true, y_pred])))]
+    if ax is None:
+        k = len(names)
+        _, ax = plt.subplots(figsize=(max(4.0, 1.6 + 0.7 * k), max(3.6, 1.4 + 0.7 * k)),
+                             layout="constrained")
+    ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if normalize else max(cm.max(), 1))
+    threshold = (1 if normalize else cm.max()) / 2
+    for i, j in np.ndindex(cm.shape):
+        text = f"{cm[i, j]:.2f}" if normalize else f"{cm[i, j]:d}"
+        ax.text(j, i, text, ha="center", va="center",
+                color="white" if cm[i, j] > threshold else "black")  # readable on dark cells
+    ax.set_xticks(range(len(names)), names, rotation=45 if max(map(len, names)) > 3 else 0)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("confusion matrix" + ("\n(each row sums to 1)" if normalize else ""))
+    return ax.figure

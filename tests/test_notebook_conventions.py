@@ -1,0 +1,104 @@
+"""Every notebook follows the course's conventions (DEVELOPERS.md, issue 'Course foundation').
+
+First cell: title and an Open-in-Colab badge built from the repository setting in _config.yml; then a
+guarded install cell that installs labkit only on Colab; then a labkit.setup() cell; no stored outputs;
+listed in _toc.yml; no deprecated or Colab-only code.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").rglob("*.ipynb"))
+NOTEBOOKS = [nb for nb in NOTEBOOKS if ".ipynb_checkpoints" not in nb.parts]
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+REPO_URL = CONFIG["repository"]["url"].rstrip("/")
+BRANCH = CONFIG["repository"]["branch"]
+GITHUB_PATH = REPO_URL.removeprefix("https://github.com/")
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _toc_files(node) -> set[str]:
+    files: set[str] = set()
+    if isinstance(node, dict):
+        for key in ("root", "file"):
+            if key in node:
+                files.add(str(node[key]))
+        for value in node.values():
+            files |= _toc_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            files |= _toc_files(item)
+    return files
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found under notebooks/"
+
+
+def test_repository_setting_is_a_github_url():
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", REPO_URL), REPO_URL
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_cell_has_title_and_colab_badge(nb: Path):
+    first = _cells(nb)[0]
+    assert first["cell_type"] == "markdown"
+    text = _source(first)
+    assert text.startswith("# "), "the first cell starts with the lecture's title"
+    rel = nb.relative_to(ROOT).as_posix()
+    badge = f"https://colab.research.google.com/github/{GITHUB_PATH}/blob/{BRANCH}/{rel}"
+    assert badge in text, f"badge must link to {badge}"
+    assert "colab-badge.svg" in text
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_guarded_install_cell_then_setup_cell(nb: Path):
+    code = [c for c in _cells(nb) if c["cell_type"] == "code"]
+    install, setup = _source(code[0]), _source(code[1])
+    assert 'if "google.colab" in sys.modules:' in install, "install only on Colab"
+    assert f"labkit @ git+{REPO_URL}@{BRANCH}" in install
+    pip_lines = [line for line in install.splitlines() if "pip install" in line]
+    assert pip_lines and all(line.startswith((" ", "\t")) for line in pip_lines), "pip must sit under the guard"
+    assert "labkit.setup(" in setup
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs(nb: Path):
+    for cell in _cells(nb):
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs"), "clear outputs before committing"
+            assert cell.get("execution_count") is None
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_deprecated_or_colab_only_code(nb: Path):
+    code = "\n".join(_source(c) for c in _cells(nb) if c["cell_type"] == "code")
+    for bad in ("pretrained=True", "/content/", "drive.mount", "cuda:1", "Variable("):
+        assert bad not in code, f"{bad!r} in {nb.name}"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_listed_in_toc(nb: Path):
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    entry = nb.relative_to(ROOT).with_suffix("").as_posix()
+    assert entry in _toc_files(toc), f"add {entry} to _toc.yml"
+
+
+def test_every_lecture_has_a_solutions_notebook():
+    lectures = {p.stem for p in NOTEBOOKS if p.parent.name == "notebooks"}
+    solutions = {p.stem.removesuffix("_solutions") for p in NOTEBOOKS if p.parent.name == "solutions"}
+    assert lectures <= solutions, f"missing solutions for {sorted(lectures - solutions)}"

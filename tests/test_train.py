@@ -1,0 +1,218 @@
+"""Tests for labkit.train: fit, evaluate, predict, accuracy, History and checkpoints."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import accuracy_score
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from labkit.train import History, accuracy, evaluate, fit, predict
+
+CPU = torch.device("cpu")
+
+
+def separable(n: int = 256, seed: int = 0, flip: bool = False) -> TensorDataset:
+    """Points in the plane labelled by the side of the line x0 + x1 = 0 (a margin of 0.2 kept clear)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(4 * n, 2, generator=g)
+    x = x[(x.sum(1)).abs() > 0.2][:n]
+    y = (x.sum(1) > 0).long()
+    return TensorDataset(x, 1 - y if flip else y)
+
+
+def loader(ds, batch_size=32, shuffle=False):
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle)
+
+
+def mlp(seed: int = 0, dropout: float = 0.0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Dropout(dropout), nn.Linear(16, 2))
+
+
+def test_fit_learns_separable_toy_problem():
+    model = mlp()
+    train, val = separable(seed=0), separable(seed=1)
+    h = fit(model, loader(train, shuffle=True), loader(val), epochs=8, device=CPU,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.5), loss_fn=nn.CrossEntropyLoss(),
+            metrics={"accuracy": accuracy}, quiet=True)
+    assert h.train_loss[-1] < 0.5 * h.train_loss[0]
+    assert h.metrics["val_accuracy"][-1] >= 0.98
+    assert evaluate(model, loader(val), metrics={"accuracy": accuracy})["accuracy"] >= 0.98
+
+
+def test_history_has_one_entry_per_epoch():
+    model = mlp()
+    h = fit(model, loader(separable()), loader(separable(seed=1)), epochs=3, device=CPU,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nn.CrossEntropyLoss(),
+            metrics={"accuracy": accuracy}, quiet=True, name="mlp")
+    assert h.epochs == 3 and h.name == "mlp"
+    assert len(h.train_loss) == len(h.val_loss) == len(h.seconds) == 3
+    assert set(h.metrics) == {"train_accuracy", "val_accuracy"}
+    assert all(len(v) == 3 for v in h.metrics.values())
+    assert all(isinstance(v, float) for v in h.train_loss + h.val_loss)
+
+
+def test_history_best_epoch():
+    h = History(train_loss=[3.0, 2.0, 1.0], val_loss=[2.0, 1.0, 1.5],
+                metrics={"val_accuracy": [0.5, 0.9, 0.8]})
+    assert h.best_epoch() == 1
+    assert h.best_epoch("train_loss") == 2
+    assert h.best_epoch("val_accuracy", mode="max") == 1
+    with pytest.raises(KeyError, match="val_accuracy"):
+        h.best_epoch("accuracy")
+    with pytest.raises(ValueError, match="train_loss"):
+        History(train_loss=[1.0]).best_epoch()
+
+
+def test_evaluate_matches_hand_computation():
+    torch.manual_seed(0)
+    model = nn.Linear(2, 3)
+    x, y = torch.randn(10, 2), torch.randint(0, 3, (10,))
+    # batch size 3 leaves a last batch of 1: the mean must be weighted by batch size
+    result = evaluate(model, DataLoader(TensorDataset(x, y), batch_size=3),
+                      loss_fn=nn.CrossEntropyLoss(), metrics={"accuracy": accuracy})
+    with torch.no_grad():
+        logits = model(x)
+    assert result["loss"] == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-6)
+    assert result["accuracy"] == pytest.approx(accuracy_score(y, logits.argmax(1)))
+    assert set(evaluate(model, [(x, y)])) == set()  # no loss_fn, no metrics: nothing to report
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_predict_shapes_mode_and_no_grad(training):
+    model = mlp(dropout=0.5)
+    model.train(training)
+    model[0].train(not training)  # a mixed state must come back exactly as it was
+    modes = [m.training for m in model.modules()]
+    outputs, targets = predict(model, loader(separable(n=50), batch_size=16))
+    assert outputs.shape == (50, 2) and targets.shape == (50,)
+    assert outputs.device.type == "cpu"
+    assert not outputs.requires_grad and not torch.is_inference(outputs)
+    assert [m.training for m in model.modules()] == modes
+    # dropout was off: predicting twice gives the same outputs
+    assert torch.equal(outputs, predict(model, loader(separable(n=50), batch_size=16))[0])
+
+
+def test_evaluate_restores_mode():
+    model = mlp()
+    model.train()
+    evaluate(model, loader(separable(n=20)), loss_fn=nn.CrossEntropyLoss())
+    assert model.training and all(m.training for m in model.modules())
+
+
+def _run(epochs, checkpoint=None, resume=False, model_seed=0):
+    """Dropout plus a shuffled loader: resuming must restore RNG states to match bit for bit."""
+    model = mlp(seed=model_seed, dropout=0.3)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
+    torch.manual_seed(123 if not resume else 999)  # a resumed run starts from a different RNG state
+    h = fit(model, DataLoader(separable(n=96), batch_size=16, shuffle=True), loader(separable(seed=1)),
+            epochs=epochs, optimizer=opt, loss_fn=nn.CrossEntropyLoss(), scheduler=sched, device=CPU,
+            metrics={"accuracy": accuracy}, checkpoint=checkpoint, resume=resume, quiet=True)
+    return model, opt, sched, h
+
+
+def test_resume_matches_uninterrupted_run(tmp_path):
+    full_model, full_opt, full_sched, full_h = _run(4)
+    _run(2, checkpoint=tmp_path)
+    model, opt, sched, h = _run(4, checkpoint=tmp_path, resume=True, model_seed=7)
+    for k, v in full_model.state_dict().items():
+        assert torch.equal(v, model.state_dict()[k]), k
+    assert h.epochs == 4
+    assert h.train_loss == full_h.train_loss and h.val_loss == full_h.val_loss
+    assert h.metrics == full_h.metrics
+    assert sched.last_epoch == full_sched.last_epoch == 4
+    assert opt.param_groups[0]["lr"] == pytest.approx(full_opt.param_groups[0]["lr"])
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 3
+
+
+def test_resume_without_checkpoint_names_the_path(tmp_path):
+    model = mlp()
+    with pytest.raises(FileNotFoundError, match="last.pt"):
+        fit(model, loader(separable()), epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            loss_fn=nn.CrossEntropyLoss(), device=CPU, checkpoint=tmp_path / "none", resume=True,
+            quiet=True)
+
+
+def test_best_checkpoint_holds_best_epoch(tmp_path):
+    # Validation labels are the training labels flipped: the better the fit, the worse the val
+    # loss, so the best epoch is the first and last.pt must differ from best.pt.
+    def run(epochs, checkpoint=None):
+        model = mlp()
+        h = fit(model, loader(separable()), loader(separable(flip=True)), epochs=epochs,
+                optimizer=torch.optim.SGD(model.parameters(), lr=0.2),
+                loss_fn=nn.CrossEntropyLoss(), device=CPU, checkpoint=checkpoint, quiet=True)
+        return model, h
+
+    _, h = run(3, tmp_path)
+    assert h.val_loss == sorted(h.val_loss)  # guard: val loss did rise each epoch
+    after_first, _ = run(1)
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert best["epoch"] == h.best_epoch() == 0 and last["epoch"] == 2
+    for k, v in after_first.state_dict().items():
+        assert torch.equal(best["model"][k], v)
+    assert History.from_dict(last["history"]).val_loss == h.val_loss
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]  # no temp files left
+
+
+def test_best_checkpoint_uses_train_loss_without_val_loader(tmp_path):
+    model = mlp()
+    h = fit(model, loader(separable()), epochs=3, optimizer=torch.optim.SGD(model.parameters(), lr=0.2),
+            loss_fn=nn.CrossEntropyLoss(), device=CPU, checkpoint=tmp_path, quiet=True)
+    assert h.val_loss == []
+    assert torch.load(tmp_path / "best.pt", weights_only=True)["epoch"] == h.best_epoch("train_loss")
+
+
+def test_scheduler_steps_once_per_epoch():
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    fit(model, loader(separable(), batch_size=16), epochs=3, optimizer=opt, scheduler=sched,
+        loss_fn=nn.CrossEntropyLoss(), device=CPU, quiet=True)
+    assert sched.last_epoch == 3
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 3)
+
+
+def test_quiet_prints_nothing(capsys):
+    model = mlp()
+    fit(model, loader(separable()), loader(separable(seed=1)), epochs=2, amp=True,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nn.CrossEntropyLoss(),
+        device=CPU, quiet=True)
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""
+
+
+def test_progress_bar_shows_epoch_and_loss(capsys):
+    model = mlp()
+    fit(model, loader(separable()), loader(separable(seed=1)), epochs=2,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nn.CrossEntropyLoss(),
+        device=CPU, name="toy")
+    err = capsys.readouterr().err
+    assert "toy epoch 1/2" in err and "toy epoch 2/2" in err and "val_loss=" in err
+
+
+def test_amp_on_cpu_falls_back_to_fp32(capsys):
+    def run(amp):
+        model = mlp()
+        h = fit(model, loader(separable()), epochs=2, amp=amp, device=CPU, quiet=not amp,
+                optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nn.CrossEntropyLoss())
+        return h
+
+    assert run(True).train_loss == run(False).train_loss
+    assert "fp32" in capsys.readouterr().out
+
+
+def test_accuracy_matches_sklearn():
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(100, 5, generator=g), torch.randint(0, 5, (100,), generator=g)
+    assert accuracy(logits, y) == pytest.approx(accuracy_score(y.numpy(), logits.argmax(1).numpy()))
+
+
+def test_accuracy_rejects_bad_shapes():
+    with pytest.raises(ValueError, match=r"\(N, C\)"):
+        accuracy(torch.randn(4), torch.zeros(4, dtype=torch.long))

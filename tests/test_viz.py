@@ -1,0 +1,162 @@
+"""Tests for labkit.viz: each plot returns a Figure with the expected axes and images."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+from sklearn.metrics import confusion_matrix
+
+from labkit.train import History
+from labkit.viz import (overlay_heatmap, plot_confusion_matrix, plot_history, show_feature_maps,
+                        show_filters, show_images)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def images_of(fig):
+    return [im for ax in fig.axes for im in ax.get_images()]
+
+
+def test_show_images_tensor_grid():
+    x = torch.rand(5, 3, 8, 6)
+    fig = show_images(x, titles=list("abcde"), ncols=2, suptitle="batch")
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 5  # the sixth cell of the 3x2 grid is removed
+    ims = images_of(fig)
+    assert len(ims) == 5 and ims[0].get_array().shape == (8, 6, 3)
+    np.testing.assert_allclose(ims[2].get_array(), x[2].permute(1, 2, 0).numpy(), rtol=1e-6)
+    assert [ax.get_title() for ax in fig.axes] == list("abcde")
+    assert not any(ax.axison for ax in fig.axes)
+
+
+def test_show_images_list_of_uint8_grey_arrays():
+    imgs = [np.full((4, 4), v, dtype=np.uint8) for v in (0, 128, 255)]
+    fig = show_images(imgs)
+    ims = images_of(fig)
+    assert len(ims) == 3 and ims[1].get_cmap().name == "gray"
+    assert ims[1].get_clim() == (0, 255)  # not stretched: a flat image stays mid-grey
+
+
+def test_show_images_rejects_out_of_range_and_bad_titles():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        show_images(torch.randn(2, 3, 4, 4) * 3)
+    with pytest.raises(ValueError, match="titles"):
+        show_images(torch.rand(2, 4, 4), titles=["only one"])
+
+
+def test_plot_history_loss_and_metric_panels():
+    a = History(train_loss=[1.0, 0.5], val_loss=[1.2, 0.7],
+                metrics={"train_accuracy": [0.6, 0.8], "val_accuracy": [0.5, 0.7]}, name="base")
+    b = History(train_loss=[0.9, 0.4, 0.3], val_loss=[], metrics={"train_accuracy": [0.7, 0.9, 0.95]})
+    fig = plot_history([a, b], keys=("loss", "accuracy"))
+    assert len(fig.axes) == 2
+    loss_ax, acc_ax = fig.axes
+    assert len(loss_ax.get_lines()) == 3 and len(acc_ax.get_lines()) == 3  # b has no val curves
+    line = loss_ax.get_lines()[1]
+    assert line.get_label() == "base val"
+    np.testing.assert_allclose(line.get_ydata(), [1.2, 0.7])
+    np.testing.assert_allclose(line.get_xdata(), [1, 2])
+    assert acc_ax.get_lines()[2].get_label() == "run 2 train"
+
+
+def test_plot_history_single_history_full_key_and_unknown_key():
+    h = History(train_loss=[1.0], val_loss=[1.0], metrics={"val_accuracy": [0.5]})
+    fig = plot_history(h, keys=("val_accuracy",))
+    assert len(fig.axes) == 1 and len(fig.axes[0].get_lines()) == 1
+    with pytest.raises(KeyError, match="val_accuracy"):
+        plot_history(h, keys=("f1",))
+
+
+def test_show_feature_maps_first_n_channels():
+    fmaps = torch.randn(1, 10, 6, 6)
+    fig = show_feature_maps(fmaps, n=4, ncols=3, title="conv1")
+    ims = images_of(fig)
+    assert len(fig.axes) == len(ims) == 4
+    np.testing.assert_allclose(ims[3].get_array(), fmaps[0, 3].numpy())
+    assert len(images_of(show_feature_maps(fmaps[0], n=99))) == 10
+    with pytest.raises(ValueError, match="fmaps"):
+        show_feature_maps(torch.randn(2, 10, 6, 6))
+
+
+def test_show_filters_rgb_normalised_per_filter():
+    w = torch.randn(6, 3, 5, 5)
+    w[1] = 7.0  # a constant filter must not divide by zero
+    ims = images_of(show_filters(w))
+    assert len(ims) == 6
+    f0 = ims[0].get_array()
+    assert f0.shape == (5, 5, 3) and f0.min() == 0.0 and f0.max() == pytest.approx(1.0)
+    expected = (w[0] - w[0].min()) / (w[0].max() - w[0].min())
+    np.testing.assert_allclose(f0, expected.permute(1, 2, 0).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ims[1].get_array(), 0.5)
+
+
+def test_show_filters_grey_from_conv_module_and_n():
+    conv = torch.nn.Conv2d(4, 8, 3)
+    ims = images_of(show_filters(conv, n=5))
+    assert len(ims) == 5 and ims[0].get_array().shape == (3, 3)
+    mean = conv.weight[2].detach().mean(0)
+    np.testing.assert_allclose(ims[2].get_array(), ((mean - mean.min()) / (mean.max() - mean.min())).numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_overlay_heatmap_matches_hand_computation():
+    img = np.array([[[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]])  # 1x2 RGB: a red and a black pixel
+    heat = np.array([[0.0, 1.0]])
+    out = overlay_heatmap(img, heat, alpha=0.25, cmap="gray")
+    # gray colormap: 0 -> black, 1 -> white
+    np.testing.assert_allclose(out, [[[0.75, 0.0, 0.0], [0.25, 0.25, 0.25]]], atol=1e-6)
+    jet = overlay_heatmap(img, heat)  # default jet: 0 -> dark blue (0, 0, 0.5)
+    np.testing.assert_allclose(jet[0, 0], 0.5 * np.array([1.0, 0, 0]) + 0.5 * np.array([0, 0, 0.5]),
+                               atol=1e-6)
+    assert out.shape == (1, 2, 3) and 0 <= jet.min() and jet.max() <= 1
+
+
+def test_overlay_heatmap_accepts_chw_tensor():
+    img, heat = torch.rand(3, 4, 5), torch.rand(4, 5)
+    out = overlay_heatmap(img, heat, alpha=0.0)
+    np.testing.assert_allclose(out, img.permute(1, 2, 0).numpy(), atol=1e-6)
+
+
+def test_overlay_heatmap_refuses_bad_range_and_shape():
+    img = np.random.default_rng(0).random((4, 4, 3))
+    with pytest.raises(ValueError, match="image values"):
+        overlay_heatmap(img * 255, np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="heatmap values"):
+        overlay_heatmap(img, np.full((4, 4), 1.5))
+    with pytest.raises(ValueError, match="heatmap values"):
+        overlay_heatmap(img, np.full((4, 4), -0.5))
+    with pytest.raises(ValueError, match="does not match"):
+        overlay_heatmap(img, np.zeros((2, 2)))
+
+
+def _annotations(ax):
+    return [t.get_text() for t in ax.texts]
+
+
+def test_confusion_matrix_counts_match_sklearn():
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.integers(0, 3, 50), rng.integers(0, 3, 50)
+    fig = plot_confusion_matrix(torch.as_tensor(y_true), y_pred, ["normal", "pneumonia", "other"])
+    ax = fig.axes[0]
+    expected = confusion_matrix(y_true, y_pred, labels=[0, 1, 2])
+    assert _annotations(ax) == [str(v) for v in expected.ravel()]
+    np.testing.assert_array_equal(ax.get_images()[0].get_array(), expected)
+    assert ax.get_xlabel() == "predicted" and ax.get_ylabel() == "true"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["normal", "pneumonia", "other"]
+
+
+def test_confusion_matrix_normalized_on_given_axes():
+    y_true, y_pred = [0, 0, 0, 1, 1], [0, 0, 1, 1, 1]
+    fig, ax = plt.subplots()
+    assert plot_confusion_matrix(y_true, y_pred, normalize=True, ax=ax) is fig
+    expected = confusion_matrix(y_true, y_pred, normalize="true")
+    assert _annotations(ax) == [f"{v:.2f}" for v in expected.ravel()] == ["0.67", "0.33", "0.00", "1.00"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "1"]
