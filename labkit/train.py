@@ -238,17 +238,24 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state["scheduler"] is not None:
             scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # empty when saved without AMP (e.g. on a CPU)
+            scaler.load_state_dict(state["scaler"])
         _set_rng_state(state["rng"])  # so the resumed epochs shuffle exactly as an uninterrupted run
         history, start = History.from_dict(state["history"]), state["epoch"] + 1
         history.name = name or history.name
+        if start >= epochs and not quiet:
+            print(f"note: {folder / 'last.pt'} already holds {start} epochs (>= epochs={epochs}); "
+                  f"nothing to train. Raise epochs to train further.")
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
 
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         model.train()
-        total = len(train_loader) if hasattr(train_loader, "__len__") else None
+        try:
+            total = len(train_loader)
+        except TypeError:  # an iterable-style dataset has no length; the bar just counts
+            total = None
         bar = tqdm(total=total, desc=f"{name + ' ' if name else ''}epoch {epoch + 1}/{epochs}",
                    unit="batch", disable=quiet, leave=True)
         loss_sum = torch.zeros((), device=device)  # summed on the device; read every POSTFIX_EVERY
@@ -256,10 +263,10 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         seen = 0
         for i, (inputs, targets) in enumerate(train_loader):
             inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)  # before the forward: old grads freed, lower peak memory
             with autocast():
                 outputs = model(inputs)
                 loss = loss_fn(outputs, targets)
-            optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()  # scaler is a pass-through when amp is off
             scaler.step(optimizer)
             scaler.update()

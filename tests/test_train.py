@@ -178,6 +178,17 @@ def test_scheduler_steps_once_per_epoch():
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 3)
 
 
+def test_plateau_scheduler_gets_the_val_loss():
+    # flipped val labels make the val loss rise every epoch: with patience=0 each rise halves the lr
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.2)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0)
+    h = fit(model, loader(separable()), loader(separable(flip=True)), epochs=3, optimizer=opt,
+            scheduler=sched, loss_fn=nn.CrossEntropyLoss(), device=CPU, quiet=True)
+    assert h.val_loss == sorted(h.val_loss)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.2 * 0.5 ** 2)
+
+
 def test_quiet_prints_nothing(capsys):
     model = mlp()
     fit(model, loader(separable()), loader(separable(seed=1)), epochs=2, amp=True,
