@@ -50,7 +50,7 @@ def main() -> None:
 
     paths = args.notebooks or sorted((ROOT / "notebooks").rglob("*.ipynb"))
     paths = [p.resolve() for p in paths if ".ipynb_checkpoints" not in p.parts]
-    env = dict(os.environ, LABKIT_FAST="1", MPLBACKEND="Agg")
+    env = dict(os.environ, LABKIT_FAST="1")
     rows = []
     for path in paths:
         proc = subprocess.run([sys.executable, __file__, "--one", str(path), "--timeout", str(args.timeout)],
