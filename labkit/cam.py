@@ -104,12 +104,19 @@ def normalize_maps(maps: Tensor) -> Tensor:
     return torch.where(span > 0, scaled, torch.zeros_like(scaled))
 
 
-def upsample_maps(maps: Tensor, size: int | tuple[int, int]) -> Tensor:
+def upsample_maps(maps: Tensor, size: int | tuple[int, int], *, stride: int | None = None) -> Tensor:
     """Bilinear resize of maps ``Tensor[N, h, w]`` (or ``[h, w]``) to ``Tensor[N, H, W]`` (``[H, W]``).
 
-    ``size`` is ``(H, W)`` or one int for a square. Uses ``align_corners=False`` (pixel centres
-    aligned), which for upsampling gives the same values as OpenCV's ``cv2.resize(..., INTER_LINEAR)``
-    that pytorch-grad-cam uses.
+    ``size`` is ``(H, W)`` or one int for a square. By default uses ``align_corners=False`` (pixel
+    centres aligned), which for upsampling gives the same values as OpenCV's
+    ``cv2.resize(..., INTER_LINEAR)`` that pytorch-grad-cam and the CAM paper's code use. That puts
+    map cell ``(i, j)`` at the centre of the ``(H/h) x (W/w)`` block it covers, about half a stride
+    right of and below where a network's feature ``(i, j)`` looks.
+
+    With ``stride``, cell ``(i, j)`` is placed at pixel ``(stride * i, stride * j)`` instead: the
+    centre of its receptive field in a network whose convolutions and poolings are padded by
+    ``k // 2`` (ResNet, VGG). Values between those points are interpolated bilinearly, and pixels
+    beyond the last one (right and bottom) repeat the edge value.
     Introduced in lecture 2 (GAP and CAM); reused in lecture 11 (explainable AI).
     """
     if maps.ndim not in (2, 3):
@@ -117,7 +124,19 @@ def upsample_maps(maps: Tensor, size: int | tuple[int, int]) -> Tensor:
     size = (size, size) if isinstance(size, int) else tuple(size)
     x = maps if maps.is_floating_point() else maps.float()
     x = x.unsqueeze(0) if maps.ndim == 2 else x
-    out = F.interpolate(x.unsqueeze(1), size=size, mode="bilinear", align_corners=False).squeeze(1)
+    if stride is None:
+        out = F.interpolate(x.unsqueeze(1), size=size, mode="bilinear", align_corners=False).squeeze(1)
+    else:
+        if int(stride) != stride or stride < 1:
+            raise ValueError(f"stride must be a positive int (input pixels per map cell), got {stride}")
+        stride = int(stride)
+        h, w = x.shape[-2:]
+        # align_corners=True on a grid whose corners are the first and last cell centres.
+        grid = ((h - 1) * stride + 1, (w - 1) * stride + 1)
+        out = F.interpolate(x.unsqueeze(1), size=grid, mode="bilinear", align_corners=True)
+        out = out[..., : size[0], : size[1]]
+        pad = (0, size[1] - out.shape[-1], 0, size[0] - out.shape[-2])
+        out = (F.pad(out, pad, mode="replicate") if any(pad) else out).squeeze(1)
     return out.squeeze(0) if maps.ndim == 2 else out
 
 

@@ -156,7 +156,11 @@ def pretrained(name: str, **kwargs: Any) -> nn.Module:
     model.eval()
     model.is_pretrained = loaded
     model.weights = weights if loaded else None
-    model.preprocess = weights.transforms() if weights is not None else imagenet_preprocess()
+    # Set without nn.Module.__setattr__, so the transform is not registered as a submodule: else it
+    # would be the model's last child and the common idiom nn.Sequential(*list(model.children())[:-2])
+    # (the convolutional body, for CAM in lecture 2) would silently keep the pooling layer.
+    object.__setattr__(model, "preprocess",
+                       weights.transforms() if weights is not None else imagenet_preprocess())
     model.categories = weights.meta.get("categories") if weights is not None else None
     return model
 

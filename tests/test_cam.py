@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torchvision
+from scipy import ndimage
 from pytorch_grad_cam import GradCAM, GradCAMPlusPlus
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from skimage.filters import gaussian
@@ -292,6 +294,47 @@ def test_upsample_maps_matches_opencv():
         want = cv2.resize(m.numpy(), (41, 37), interpolation=cv2.INTER_LINEAR)  # cv2 takes (W, H)
         np.testing.assert_allclose(o.numpy(), want, atol=1e-5)
     assert upsample_maps(maps[0], 10).shape == (10, 10)
+
+
+def test_upsample_maps_with_stride_puts_cell_ij_at_pixel_stride_ij():
+    # Trusted peer: scipy's linear interpolation at (row / stride, col / stride), edges clamped.
+    maps = torch.rand(2, 4, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = upsample_maps(maps, (70, 90), stride=16)
+    assert out.shape == (2, 70, 90)
+    rows, cols = np.meshgrid(np.arange(70) / 16, np.arange(90) / 16, indexing="ij")
+    coords = [np.clip(rows, 0, 3), np.clip(cols, 0, 4)]
+    for m, o in zip(maps, out):
+        want = ndimage.map_coordinates(m.numpy(), coords, order=1)
+        np.testing.assert_allclose(o.numpy(), want, atol=1e-10)
+    assert torch.equal(out[:, ::16, ::16][:, :4, :5], maps)   # the cells themselves, unchanged
+
+
+def test_upsample_maps_with_stride_peak_is_where_a_resnet_feature_looks():
+    # A ResNet feature (i, j) is centred on input pixel (32 i, 32 j): the centre of mass of its
+    # input gradient (taken far enough from the borders that its 435-pixel field is not cut).
+    # Plain resizing puts it half a stride (15.5 pixels) further right and down.
+    torch.manual_seed(0)
+    body = nn.Sequential(*list(torchvision.models.resnet18().children())[:-2]).eval()
+    x = torch.rand(1, 3, 448, 448, requires_grad=True)
+    body(x)[0, :, 7, 7].sum().backward()
+    g = x.grad.abs().sum(dim=(0, 1))
+    rows, cols = torch.meshgrid(torch.arange(448.0), torch.arange(448.0), indexing="ij")
+    centre = ((g * rows).sum() / g.sum(), (g * cols).sum() / g.sum())
+    assert abs(centre[0] - 224) < 2 and abs(centre[1] - 224) < 2
+    impulse = torch.zeros(20, 20)
+    impulse[10, 9] = 1.0
+    with_stride = upsample_maps(impulse, 640, stride=32)
+    assert divmod(int(with_stride.argmax()), 640) == (320, 288)
+    plain = upsample_maps(impulse, 640)
+    assert plain[335, 303] > plain[320, 288]
+
+
+def test_upsample_maps_with_stride_crops_and_rejects_bad_strides():
+    maps = torch.arange(6.0).reshape(2, 3)
+    assert upsample_maps(maps, (2, 5), stride=4).shape == (2, 5)   # the grid is larger: cropped
+    assert torch.equal(upsample_maps(torch.ones(1, 1), (3, 4), stride=8), torch.ones(3, 4))
+    with pytest.raises(ValueError, match="stride"):
+        upsample_maps(maps, 8, stride=0)
 
 
 # ------------------------------------------------------------------------------- cam_to_box

@@ -96,6 +96,16 @@ def test_preprocess_matches_torchvision_transforms(hub_dir, offline):
     assert torch.allclose(model.preprocess(image), expected)
 
 
+def test_preprocess_is_not_a_submodule(hub_dir, offline):
+    # Lecture 2 cuts the convolutional body off with the lab's idiom children()[:-2]; a registered
+    # preprocess would be the last child, so the cut would keep the pooling layer (1x1 maps).
+    model = models.pretrained("resnet18")
+    assert all(child is not model.preprocess for child in model.children())
+    assert "preprocess" not in dict(model.named_modules())
+    body = nn.Sequential(*list(model.children())[:-2])
+    assert body(torch.zeros(1, 3, 64, 96)).shape == (1, 512, 2, 3)
+
+
 def test_imagenet_preprocess_equals_torchvision_preset():
     preset = torchvision.models.ResNet18_Weights.DEFAULT.transforms()
     image = torch.rand(2, 3, 300, 260)

@@ -1,0 +1,112 @@
+"""Tests of labkit.checks.chest_xray (lecture 3): correct answers pass, typical mistakes fail, stubs wait."""
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import confusion_matrix, precision_score, recall_score
+from torch import nn
+
+from labkit.checks import chest_xray as checks
+
+
+def l1_penalty(model, lam):
+    return lam * sum(m.weight.abs().sum() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+
+
+def l1_all_parameters(model, lam):  # the book's loop: biases and batch-norm parameters included
+    return lam * sum(p.abs().sum() for p in model.parameters())
+
+
+def l1_children_only(model, lam):  # misses layers nested in Sequentials
+    return lam * sum(m.weight.abs().sum() for m in model.children() if isinstance(m, (nn.Conv2d, nn.Linear)))
+
+
+def l1_as_float(model, lam):
+    return l1_penalty(model, lam).item()
+
+
+def l1_detached(model, lam):
+    return l1_penalty(model, lam).detach()
+
+
+def recall_precision(cm, positive=1):
+    cm = np.asarray(cm)
+    tp, actual, predicted = cm[positive, positive], cm[positive].sum(), cm[:, positive].sum()
+    return (tp / actual if actual else 0.0, tp / predicted if predicted else 0.0)
+
+
+def recall_precision_transposed(cm, positive=1):  # reads rows as predictions
+    return recall_precision(np.asarray(cm).T, positive)
+
+
+def stem_output_size(n):
+    for kernel in (3, 3, 1):
+        n = (n - kernel + 1) // 2  # valid convolution, then a 2x2 max-pool
+    return n
+
+
+def stem_with_padding(n):
+    for _ in range(3):
+        n //= 2
+    return n
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+def test_correct_answers_pass(capsys):
+    assert checks.check_l1_penalty(l1_penalty)
+    assert checks.check_recall_precision(recall_precision)
+    assert checks.check_stem_output_size(stem_output_size)
+    assert capsys.readouterr().out.count("✅") == 3
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (l1_all_parameters, "without biases or batch-norm"),
+    (l1_children_only, "model.modules()"),
+    (l1_as_float, "expected a tensor"),
+    (l1_detached, "does not require grad"),
+])
+def test_l1_mistakes_fail_with_a_reason(wrong, hint, capsys):
+    result = checks.check_l1_penalty(wrong)
+    assert result.status == "failed" and not result
+    assert hint in capsys.readouterr().out
+
+
+def test_l1_reference_is_a_differentiable_sum_of_absolute_weights():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2, 1))
+    with torch.no_grad():
+        model[0].weight.fill_(-0.5)
+        model[3].weight.fill_(2.0)
+    value = checks._l1_reference(model, 0.1)
+    assert torch.isclose(value, torch.tensor(0.1 * (18 * 0.5 + 2 * 2.0)))
+    value.backward()
+    assert torch.equal(model[0].weight.grad, torch.full_like(model[0].weight, -0.1))  # lam * sign(w)
+    assert model[1].weight.grad is None and model[0].bias.grad is None
+
+
+def test_recall_precision_reference_matches_sklearn_on_label_lists():
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.integers(0, 2, 200), rng.integers(0, 2, 200)
+    cm = confusion_matrix(y_true, y_pred)
+    assert checks._recall_precision_reference(cm, 1) == pytest.approx(
+        (recall_score(y_true, y_pred), precision_score(y_true, y_pred)))
+    assert checks._recall_precision_reference(np.array([[234, 0], [390, 0]]), 1) == (0.0, 0.0)
+
+
+def test_recall_precision_transposed_matrix_fails(capsys):
+    assert checks.check_recall_precision(recall_precision_transposed).status == "failed"
+    assert "expected: (0.964" in capsys.readouterr().out
+
+
+def test_stem_reference_is_the_books_table_and_padding_fails():
+    assert checks._stem_size_reference(224) == 27  # 222, 111, 109, 54, 54, 27 in the book's summary
+    assert checks.check_stem_output_size(stem_with_padding).status == "failed"
+
+
+@pytest.mark.parametrize("check", [checks.check_l1_penalty, checks.check_recall_precision,
+                                   checks.check_stem_output_size])
+def test_stubs_are_not_attempted_and_do_not_raise(check, capsys):
+    result = check(stub)
+    assert result.status == "not attempted" and not result
+    assert "not attempted yet" in capsys.readouterr().out
