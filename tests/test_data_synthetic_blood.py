@@ -5,6 +5,7 @@ import time
 import numpy as np
 import pytest
 
+from labkit.data import ALLIDB2
 from labkit.data import synthetic_blood as sb
 from labkit.data.synthetic_blood import make_patch, make_patches, make_slide, write_all_idb_twin
 
@@ -141,6 +142,15 @@ def test_write_all_idb_twin_refuses_to_overwrite_and_replaces_when_asked(tmp_pat
     assert len(os.listdir(root / "ALL_IDB2" / "img")) == 4
     assert (root / "ALL_IDB2" / "img" / "Im001_1.tif").read_bytes() != first
     assert os.listdir(tmp_path) == ["twin"]  # no temporary folder left behind
+
+
+def test_write_all_idb_twin_refuses_counts_its_names_cannot_hold(tmp_path):
+    # Im1000_0.tif would be written but rejected by the loaders (ImNNN_L): refuse before writing.
+    with pytest.raises(ValueError, match="three digits"):
+        write_all_idb_twin(tmp_path / "twin", n_patches=1000, n_slides=2, patch_size=32, slide_size=(80, 100))
+    assert os.listdir(tmp_path) == []
+    root = write_all_idb_twin(tmp_path / "twin", n_patches=2, n_slides=2, patch_size=32, slide_size=(80, 100))
+    assert len(ALLIDB2(root)) == 2
 
 
 def test_write_all_idb_twin_leaves_nothing_when_interrupted(tmp_path, monkeypatch):

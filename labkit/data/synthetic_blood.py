@@ -466,6 +466,11 @@ def write_all_idb_twin(root: str | os.PathLike, n_patches: int = 260, n_slides: 
     from labkit.env import fast_mode
 
     root = Path(root).expanduser()
+    for name, n in (("n_patches", n_patches), ("n_slides", n_slides)):
+        # ALL-IDB names carry three digits (Im001_1 ... Im999_0), and the loaders accept only those.
+        if not 0 <= n <= 999:
+            raise ValueError(f"{name}={n}: ALL-IDB file names have three digits (ImNNN_L), so a part holds "
+                             f"0 to 999 images; ask for at most 999")
     if root.exists() and any(root.iterdir()) and not overwrite:
         raise FileExistsError(f"{root} exists and is not empty; pass overwrite=True to replace it, "
                               "or choose another folder")
