@@ -279,3 +279,24 @@ def test_extract_names_the_supported_formats(tmp_path):
     (tmp_path / "data.rar").write_bytes(b"?")
     with pytest.raises(ValueError, match=r"\.zip, \.tar, \.tar\.gz or \.tgz"):
         extract(tmp_path / "data.rar", tmp_path / "out")
+
+
+def test_staged_directory_appears_whole_or_not_at_all(tmp_path):
+    from labkit.data.download import staged_directory
+
+    root = tmp_path / "twin"
+    with pytest.raises(RuntimeError):
+        with staged_directory(root) as staging:
+            (staging / "a.txt").write_text("half")
+            raise RuntimeError("interrupted")
+    assert not root.exists() and list(tmp_path.iterdir()) == []  # no half-written folder, no leftovers
+    with staged_directory(root) as staging:
+        (staging / "a.txt").write_text("whole")
+    assert (root / "a.txt").read_text() == "whole"
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        with staged_directory(root):
+            pass
+    with staged_directory(root, overwrite=True) as staging:
+        (staging / "b.txt").write_text("new")
+    assert sorted(p.name for p in root.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["twin"]

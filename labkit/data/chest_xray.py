@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
@@ -42,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from torchvision.transforms import v2
 
+from labkit.data.download import staged_directory
 from labkit.data.registry import DatasetNotFoundError, get_dataset
 
 __all__ = [
@@ -525,9 +524,6 @@ def write_chest_xray_twin(root: str | os.PathLike, counts: dict[str, tuple[int, 
     from labkit.env import fast_mode
 
     root = Path(root).expanduser()
-    if root.exists() and any(root.iterdir()) and not overwrite:
-        raise FileExistsError(f"{root} exists and is not empty; pass overwrite=True to replace it, "
-                              "or choose another folder")
     if counts is None:
         counts = FAST_TWIN_COUNTS if fast_mode() else FULL_TWIN_COUNTS
     if height is None:
@@ -536,10 +532,7 @@ def write_chest_xray_twin(root: str | os.PathLike, counts: dict[str, tuple[int, 
     patients = rng.permutation(np.arange(10_000, 10_000 + 10 * sum(sum(n) for n in counts.values())))
     patients = iter(patients[: sum(sum(n) for n in counts.values())])  # unique ids, as in the real names
 
-    root.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{root.name}.writing-", dir=root.parent))
-    try:
-        staging = work / "twin"
+    with staged_directory(root, overwrite=overwrite) as staging:
         for split, (n_normal, n_pneumonia) in counts.items():
             for label, name, n in ((0, "NORMAL", n_normal), (1, "PNEUMONIA", n_pneumonia)):
                 folder = staging / split / name
@@ -548,11 +541,6 @@ def write_chest_xray_twin(root: str | os.PathLike, counts: dict[str, tuple[int, 
                     image, kind = make_radiograph(rng, label, _twin_size(rng, height))
                     Image.fromarray(image, "L").save(folder / f"{kind.upper()}-{next(patients)}-0001.jpeg",
                                                      quality=90)
-        if root.exists():
-            os.replace(root, work / "old")  # overwrite: the old twin is deleted with the work folder
-        os.replace(staging, root)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return root
 
 

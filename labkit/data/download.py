@@ -16,6 +16,7 @@ dependencies is needed on Colab or a student's laptop.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -28,6 +29,7 @@ import urllib.error
 import urllib.request
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path, PureWindowsPath
 
 __all__ = [
@@ -302,6 +304,32 @@ def _move_into_place(staging: Path, dest: Path) -> None:
                               "Remove those (or extract elsewhere) and run again; nothing was changed.")
     for entry in entries:  # each top-level entry is complete before it appears in dest
         os.replace(entry, dest / entry.name)
+
+
+@contextlib.contextmanager
+def staged_directory(root: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield an empty folder beside ``root``; when the block ends without error it becomes ``root``.
+
+    What the block writes appears at ``root`` all at once (one rename on the same file system), so an
+    error or an interruption never leaves a half-written folder. An existing non-empty ``root`` raises
+    FileExistsError unless ``overwrite=True``, in which case it is replaced. Used by the synthetic twins'
+    writers (lectures 2 and 3).
+    """
+    root = Path(root).expanduser()
+    if root.exists() and any(root.iterdir()) and not overwrite:
+        raise FileExistsError(f"{root} exists and is not empty; pass overwrite=True to replace it, "
+                              "or choose another folder")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{root.name}.writing-", dir=root.parent))
+    try:
+        staging = work / "staged"
+        staging.mkdir()  # a plain mkdir, so root gets the usual permissions (mkdtemp's are 0o700)
+        yield staging
+        if root.exists():
+            os.replace(root, work / "old")  # deleted with the work folder
+        os.replace(staging, root)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:

@@ -38,14 +38,14 @@ the ALL-IDB ratio (patch 257 : slide 2592 x 1944).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import cv2
 import numpy as np
 from PIL import Image
+
+from labkit.data.download import staged_directory
 
 __all__ = [
     "CELL_FRACTION", "REAL_PATCH_SIZE", "REAL_SLIDE_SIZE", "Slide",
@@ -471,9 +471,6 @@ def write_all_idb_twin(root: str | os.PathLike, n_patches: int = 260, n_slides: 
         if not 0 <= n <= 999:
             raise ValueError(f"{name}={n}: ALL-IDB file names have three digits (ImNNN_L), so a part holds "
                              f"0 to 999 images; ask for at most 999")
-    if root.exists() and any(root.iterdir()) and not overwrite:
-        raise FileExistsError(f"{root} exists and is not empty; pass overwrite=True to replace it, "
-                              "or choose another folder")
     if patch_size is None:
         patch_size = FAST_PATCH_SIZE if fast_mode() else REAL_PATCH_SIZE
     if slide_size is None:
@@ -482,10 +479,7 @@ def write_all_idb_twin(root: str | os.PathLike, n_patches: int = 260, n_slides: 
     cell_radius = default_cell_radius(patch_size)
     rng = np.random.default_rng(seed)
 
-    root.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{root.name}.writing-", dir=root.parent))
-    try:
-        staging = work / "twin"
+    with staged_directory(root, overwrite=overwrite) as staging:
         patches_dir, slides_dir, xyc_dir = (staging / "ALL_IDB2" / "img", staging / "ALL_IDB1" / "im",
                                             staging / "ALL_IDB1" / "xyc")
         for folder in (patches_dir, slides_dir, xyc_dir):
@@ -499,9 +493,4 @@ def write_all_idb_twin(root: str | os.PathLike, n_patches: int = 260, n_slides: 
             blasts = slide.centroids[slide.cell_labels == 1]
             (xyc_dir / f"Im{i:03d}_{label}.xyc").write_text(
                 "".join(f"{round(float(x))} {round(float(y))}\n" for x, y in blasts))
-        if root.exists():  # overwrite: move the old twin aside (deleted with the work folder)
-            os.replace(root, work / "old")
-        os.replace(staging, root)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return root
