@@ -32,6 +32,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from labkit.data.registry import DatasetNotFoundError, get_dataset
+from labkit.data.report import findings_lines, some_names
 
 __all__ = [
     "ALLIDB1", "ALLIDB2", "ImageReadError", "VerifyReport", "label_from_name", "parse_xyc",
@@ -253,16 +254,8 @@ class VerifyReport:
                 by_label = self.labels.get(part, {})
                 lines.append(f"  {part}: {self.counts[part]} images (expected {EXPECTED_COUNTS[part]}); "
                              f"label 1: {by_label.get(1, 0)}, label 0: {by_label.get(0, 0)}")
-        lines += [f"  ERROR: {message}" for message in self.errors]
-        lines += [f"  warning: {message}" for message in self.warnings]
-        lines.append("  OK: the loaders will read this folder." if self.ok else
-                     f"  {len(self.errors)} error(s): fix them and run the check again.")
+        lines += findings_lines(self.errors, self.warnings, "OK: the loaders will read this folder.")
         return "\n".join(lines)
-
-
-def _some(names: list[str], limit: int = 5) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _check_images(report: VerifyReport, part: str, folder: Path, sizes: set[tuple[int, int]],
@@ -274,10 +267,10 @@ def _check_images(report: VerifyReport, part: str, folder: Path, sizes: set[tupl
                  and ALL_IDB_NAME.fullmatch(p.name) is None]
     if bad_names:
         report.errors.append(f"{part}: {len(bad_names)} file(s) in {folder} are not named ImNNN_L.tif/.jpg "
-                             f"(L = 0 or 1): {_some(bad_names)}. Move them out or restore their names.")
+                             f"(L = 0 or 1): {some_names(bad_names)}. Move them out or restore their names.")
     subfolders = [p.name for p in entries if p.is_dir()]
     if subfolders:
-        report.warnings.append(f"{part}: {folder} has subfolders, which are ignored: {_some(subfolders)}")
+        report.warnings.append(f"{part}: {folder} has subfolders, which are ignored: {some_names(subfolders)}")
     images = [p for p in entries if p.is_file() and ALL_IDB_NAME.fullmatch(p.name)]
     numbers: dict[str, str] = {}
     for path in images:
@@ -310,7 +303,7 @@ def _check_images(report: VerifyReport, part: str, folder: Path, sizes: set[tupl
         if mode != "RGB":
             odd_modes.append(f"{path.name} ({mode})")
     if unreadable:
-        report.errors.append(f"{part}: {len(unreadable)} image(s) cannot be read: {_some(unreadable, 3)}. "
+        report.errors.append(f"{part}: {len(unreadable)} image(s) cannot be read: {some_names(unreadable, 3)}. "
                              "Copy them again from the archive.")
     if odd_sizes:
         expected = " or ".join(f"{w}x{h}" for w, h in sorted(sizes, reverse=True))
@@ -322,7 +315,7 @@ def _check_images(report: VerifyReport, part: str, folder: Path, sizes: set[tupl
                                "The loaders read any size; resize before batching.")
     if odd_modes:
         report.warnings.append(f"{part}: {len(odd_modes)} image(s) are not plain RGB and will be converted: "
-                               f"{_some(odd_modes)}")
+                               f"{some_names(odd_modes)}")
     return found
 
 
@@ -375,10 +368,10 @@ def _check_annotations(report: VerifyReport, xyc_folder: Path, slides: Path,
     missing = sorted(stem + ".xyc" for stem in stems if not (xyc_folder / (stem + ".xyc")).is_file())
     if missing:
         report.warnings.append(f"ALL-IDB1: {len(missing)} slide(s) have no .xyc annotation (their centroids "
-                               f"will be empty): {_some(missing)}")
+                               f"will be empty): {some_names(missing)}")
     stray = sorted(p.name for p in xyc_folder.glob("*.xyc") if p.stem not in stems)
     if stray:
-        report.warnings.append(f"ALL-IDB1: {len(stray)} .xyc file(s) match no slide: {_some(stray)}")
+        report.warnings.append(f"ALL-IDB1: {len(stray)} .xyc file(s) match no slide: {some_names(stray)}")
     outside, blasts_without, healthy_with = [], [], []
     for stem in sorted(stems - {name[:-4] for name in missing}):
         try:
@@ -396,8 +389,8 @@ def _check_annotations(report: VerifyReport, xyc_folder: Path, slides: Path,
             if ((centroids < 0) | (centroids >= (width, height))).any():
                 outside.append(stem)
     if outside:
-        report.warnings.append(f"ALL-IDB1: centroids outside their image in {_some(outside)}")
+        report.warnings.append(f"ALL-IDB1: centroids outside their image in {some_names(outside)}")
     if blasts_without:
-        report.warnings.append(f"ALL-IDB1: slides labelled 1 but with no blast centroid: {_some(blasts_without)}")
+        report.warnings.append(f"ALL-IDB1: slides labelled 1 but with no blast centroid: {some_names(blasts_without)}")
     if healthy_with:
-        report.warnings.append(f"ALL-IDB1: slides labelled 0 but with blast centroids: {_some(healthy_with)}")
+        report.warnings.append(f"ALL-IDB1: slides labelled 0 but with blast centroids: {some_names(healthy_with)}")

@@ -42,6 +42,7 @@ from torchvision.transforms import v2
 
 from labkit.data.download import staged_directory
 from labkit.data.registry import DatasetNotFoundError, get_dataset
+from labkit.data.report import findings_lines, some_names
 
 __all__ = [
     "CLASSES", "RELEASES", "FAST_TWIN_COUNTS", "default_root", "load_grey", "preprocess", "chest_xray_folder",
@@ -277,15 +278,8 @@ class ChestXrayReport:
         if self.sizes:
             (w0, h0), (w1, h1) = self.sizes
             lines.append(f"  sizes from {w0}x{h0} to {w1}x{h1} (W x H)")
-        lines += [f"  ERROR: {message}" for message in self.errors]
-        lines += [f"  warning: {message}" for message in self.warnings]
-        lines.append("  OK: the lecture's loaders will read this folder." if self.ok else
-                     f"  {len(self.errors)} error(s): fix them and run the check again.")
+        lines += findings_lines(self.errors, self.warnings, "OK: the lecture's loaders will read this folder.")
         return "\n".join(lines)
-
-
-def _some(names: list[str], limit: int = 4) -> str:
-    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def verify_chest_xray(root: str | os.PathLike | None = None, *, strict: bool = True,
@@ -321,7 +315,7 @@ def verify_chest_xray(root: str | os.PathLike | None = None, *, strict: bool = T
         extra = sorted(entry.name for entry in folder.iterdir()
                        if entry.is_dir() and not entry.name.startswith(".") and entry.name not in CLASSES)
         if extra:
-            report.errors.append(f"{split}/ holds folders other than NORMAL and PNEUMONIA: {_some(extra)}; "
+            report.errors.append(f"{split}/ holds folders other than NORMAL and PNEUMONIA: {some_names(extra, 4)}; "
                                  "ImageFolder would treat each as a class. Move them out.")
         counts = []
         for name in CLASSES:
@@ -335,7 +329,7 @@ def verify_chest_xray(root: str | os.PathLike | None = None, *, strict: bool = T
             others = [p.name for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
             if others:
                 report.warnings.append(f"{split}/{name}: {len(others)} file(s) that are not images are "
-                                       f"skipped by ImageFolder: {_some(others)}")
+                                       f"skipped by ImageFolder: {some_names(others, 4)}")
             unreadable = []
             for path in images:
                 try:
@@ -353,7 +347,7 @@ def verify_chest_xray(root: str | os.PathLike | None = None, *, strict: bool = T
                     largest = (w, h)
             if unreadable:
                 report.errors.append(f"{split}/{name}: {len(unreadable)} image(s) cannot be read: "
-                                     f"{_some(unreadable, 3)}. Copy them again from the archive.")
+                                     f"{some_names(unreadable, 3)}. Copy them again from the archive.")
             counts.append(len(images))
         report.counts[split] = (counts[0], counts[1])
     if smallest is not None:
