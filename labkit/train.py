@@ -110,6 +110,36 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
             m.training = mode
 
 
+def to_device(obj, device: torch.device | str):
+    """``obj`` with every tensor in it moved to ``device``: a tensor, or lists, tuples and dicts of them.
+
+    Detection models take a list of images and a list of target dicts (lectures 4 and 5), so batches
+    are not always one tensor. Anything that is not a tensor is returned as it is.
+    """
+    if isinstance(obj, Tensor):
+        return obj.to(device, non_blocking=True)
+    if isinstance(obj, Mapping):
+        return {k: to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_device(v, device) for v in obj)
+    return obj
+
+
+def _step_loss(model: nn.Module, inputs, targets, loss_fn: Callable | None) -> tuple[Tensor, object]:
+    """(loss, outputs) of one batch: ``loss_fn(model(inputs), targets)``, or, with ``loss_fn=None``, the
+    sum of the loss dict that ``model(inputs, targets)`` returns (torchvision detection models in train
+    mode; outputs is then that dict)."""
+    if loss_fn is None:
+        losses = model(inputs, targets)
+        if not isinstance(losses, Mapping):
+            raise TypeError(f"loss_fn=None needs a model that returns a dict of losses when called as "
+                            f"model(inputs, targets) (torchvision detection models do, in train mode); "
+                            f"{type(model).__name__} returned {type(losses).__name__}. Pass a loss_fn.")
+        return sum(losses.values()), losses
+    outputs = model(inputs)
+    return loss_fn(outputs, targets), outputs
+
+
 def _model_device(model: nn.Module) -> torch.device:
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
@@ -133,9 +163,9 @@ def evaluate(model: nn.Module, loader: Iterable, *, loss_fn: Callable | None = N
     seen = 0
     with _eval_mode(model), torch.inference_mode():
         for inputs, targets in loader:
-            inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+            inputs, targets = to_device(inputs, device), to_device(targets, device)
             outputs = model(inputs)
-            n = len(targets)
+            n = len(inputs)
             if loss_fn is not None:
                 loss_sum.add_(loss_fn(outputs, targets), alpha=n)
             for k, fn in metrics.items():
@@ -194,14 +224,18 @@ def _save_atomic(obj: dict, path: Path) -> None:
 
 
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = None, *,
-        epochs: int, optimizer: torch.optim.Optimizer, loss_fn: Callable,
+        epochs: int, optimizer: torch.optim.Optimizer, loss_fn: Callable | None,
         scheduler=None, metrics: Mapping[str, Metric] | None = None,
         device: torch.device | str | None = None, amp: bool = False,
         checkpoint: str | os.PathLike | None = None, resume: bool = False,
         quiet: bool = False, name: str = "") -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
-    Loaders yield ``(inputs, targets)``; ``loss_fn`` returns the batch mean. ``metrics`` maps a name
+    Loaders yield ``(inputs, targets)``, each a tensor or a list/tuple/dict of tensors (moved to the
+    device by :func:`to_device`); ``loss_fn`` returns the batch mean. ``loss_fn=None`` is for models
+    that compute their own losses, as torchvision's detection models do: ``model(inputs, targets)``
+    returns a dict of losses, which are summed (lecture 5, Mask R-CNN); then ``metrics`` and
+    ``val_loader`` are not supported (evaluate those models with their own metric, e.g. AP). ``metrics`` maps a name
     to ``fn(outputs, targets) -> float`` (batch mean, e.g. :func:`accuracy`), recorded as
     ``"train_<name>"`` (on the training batches, in train mode) and ``"val_<name>"``.
     ``device`` defaults to :func:`labkit.env.device`; the model is moved there.
@@ -215,6 +249,10 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if loss_fn is None and (metrics or val_loader is not None):
+        raise ValueError("loss_fn=None (a model that returns its own losses) cannot compute metrics or a "
+                         "val loss: in eval mode such a model returns predictions, not losses. Drop "
+                         "metrics/val_loader and evaluate afterwards (e.g. labkit.detection.mean_average_precision).")
     device = torch.device(device) if device is not None else default_device()
     model.to(device)
     metrics = dict(metrics or {})
@@ -262,15 +300,14 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         sums: dict[str, float | Tensor] = {k: 0.0 for k in metrics}
         seen = 0
         for i, (inputs, targets) in enumerate(train_loader):
-            inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+            inputs, targets = to_device(inputs, device), to_device(targets, device)
             optimizer.zero_grad(set_to_none=True)  # before the forward: old grads freed, lower peak memory
             with autocast():
-                outputs = model(inputs)
-                loss = loss_fn(outputs, targets)
+                loss, outputs = _step_loss(model, inputs, targets, loss_fn)
             scaler.scale(loss).backward()  # scaler is a pass-through when amp is off
             scaler.step(optimizer)
             scaler.update()
-            n = len(targets)
+            n = len(inputs)
             loss_sum.add_(loss.detach(), alpha=n)
             seen += n
             if metrics:

@@ -1,8 +1,9 @@
-"""Figures the lectures reuse: image grids, training curves, feature maps, filters, heatmap overlays
-and confusion matrices.
+"""Figures the lectures reuse: image grids, training curves, feature maps, filters, heatmap overlays,
+confusion matrices, detection boxes and instance masks.
 
-Every function returns a matplotlib ``Figure`` (``overlay_heatmap`` returns an image array) and none
-calls ``plt.show()``: a notebook displays the returned figure, a script saves it.
+Every function returns a matplotlib ``Figure``, except ``draw_boxes`` (the ``Axes`` it drew on, so
+several can share a figure) and ``overlay_heatmap``/``overlay_masks`` (image arrays); none calls
+``plt.show()``: a notebook displays the returned figure, a script saves it.
 Introduced in lecture 1 (CNN internals).
 """
 from __future__ import annotations
@@ -14,7 +15,9 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import confusion_matrix
 
@@ -261,3 +264,100 @@ def plot_confusion_matrix(y_true, y_pred, class_names: Sequence[str] | None = No
     ax.set_ylabel("true")
     ax.set_title("confusion matrix" + ("\n(each row sums to 1)" if normalize else ""))
     return ax.figure
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Detection and instance segmentation (lectures 4 and 5)
+# ----------------------------------------------------------------------------------------------------------
+
+def _one_image(image) -> np.ndarray:
+    """A tensor ``(3, H, W)`` / ``(H, W)`` or an array ``(H, W, 3)`` / ``(H, W)`` -> HxW[x3], range-checked."""
+    a = _to_numpy(image)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]  # a batch of one, as a model takes it
+    if a.ndim not in (2, 3):
+        raise ValueError(f"image must be (3, H, W), (H, W, 3) or (H, W), got {a.shape}; for a batch pick "
+                         "one image, e.g. images[0]")
+    return _image_list([a])[0]
+
+
+def _class_colour(k: int):
+    return plt.get_cmap("tab10")(k % 10)
+
+
+def draw_boxes(image, boxes, labels=None, scores=None, *, class_names: Sequence[str] | None = None,
+               ax: Axes | None = None, color=None, title: str | None = None) -> Axes:
+    """An image with boxes ``(N, 4)`` xyxy in pixels drawn on it; returns the Axes (a new figure if ``ax`` is None).
+
+    ``image``: tensor ``(3, H, W)`` or array ``(H, W, 3)`` (floats in [0, 1] or uint8). With ``labels``
+    ``(N,)`` each class gets its own colour (tab10) and a small tag with its name (``class_names[label]``,
+    or the index) and, with ``scores`` ``(N,)``, the score: ``"circle 0.93"``. ``color`` draws every box
+    in that one colour instead (e.g. ground truth in white, predictions by class).
+    Introduced in lecture 4 (object detection); used in lecture 5 (Mask R-CNN).
+    """
+    img = _one_image(image)
+    b = _to_numpy(boxes).astype(np.float64)
+    if b.size == 0:
+        b = b.reshape(0, 4)  # no detections is a valid answer: draw just the image
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"boxes must be (N, 4) as x1, y1, x2, y2 in pixels, got {b.shape}")
+    lab = None if labels is None else _to_numpy(labels).astype(np.int64).reshape(-1)
+    sc = None if scores is None else _to_numpy(scores).astype(np.float64).reshape(-1)
+    for name, values in (("labels", lab), ("scores", sc)):
+        if values is not None and len(values) != len(b):
+            raise ValueError(f"got {len(b)} boxes but {len(values)} {name}; pass one per box")
+    if lab is not None and class_names is not None and len(lab) and not 0 <= lab.min() <= lab.max() < len(class_names):
+        raise ValueError(f"labels {sorted(set(lab.tolist()))} do not index class_names {list(class_names)} "
+                         "(0-based); pass the names in label order")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4), layout="constrained")
+    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255 if img.dtype == np.uint8 else 1,
+              interpolation="nearest")
+    height = img.shape[0]
+    for i, (x1, y1, x2, y2) in enumerate(b):
+        edge = color if color is not None else _class_colour(int(lab[i]) if lab is not None else 0)
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=edge, linewidth=1.5))
+        parts = []
+        if lab is not None:
+            parts.append(class_names[lab[i]] if class_names is not None else str(lab[i]))
+        if sc is not None:
+            parts.append(f"{sc[i]:.2f}")
+        if parts:
+            inside = y1 < 0.08 * height  # a box at the top edge gets its tag inside, not off the image
+            ax.text(x1, y1, " ".join(parts), fontsize=7, color="white", va="top" if inside else "bottom",
+                    bbox={"facecolor": edge, "edgecolor": "none", "alpha": 0.8, "pad": 1.0}, clip_on=True)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def overlay_masks(image, masks, *, alpha: float = 0.5) -> np.ndarray:
+    """Instance masks painted over an image, one colour per instance: an HxWx3 float image in [0, 1].
+
+    ``image``: tensor ``(3, H, W)`` or array ``(H, W, 3)`` (floats in [0, 1] or uint8); ``masks``: ``(N, H, W)``
+    bool, or floats (probabilities, as Mask R-CNN returns, also ``(N, 1, H, W)``) taken as ``> 0.5``.
+    Inside mask ``i`` the pixel is ``(1 - alpha) * image + alpha * colour_i`` (tab10 colours; where masks
+    overlap the later one is shown); elsewhere the image is unchanged.
+    Introduced in lecture 5 (segmentation).
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    img = _one_image(image)
+    img = img.astype(np.float32) / 255 if img.dtype == np.uint8 else img.astype(np.float32)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    m = _to_numpy(masks)
+    if m.ndim == 4 and m.shape[1] == 1:
+        m = m[:, 0]
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim != 3 or m.shape[1:] != img.shape[:2]:
+        raise ValueError(f"masks must be (N, H, W) with (H, W) = {img.shape[:2]} (the image's size), got "
+                         f"{m.shape}; resize masks with nearest-neighbour interpolation to the image first")
+    m = m > 0.5 if m.dtype != bool else m
+    out = img.copy()
+    for i, mask in enumerate(m):
+        colour = np.asarray(_class_colour(i)[:3], np.float32)
+        out[mask] = (1 - alpha) * img[mask] + alpha * colour
+    return out

@@ -227,3 +227,72 @@ def test_accuracy_matches_sklearn():
 def test_accuracy_rejects_bad_shapes():
     with pytest.raises(ValueError, match=r"\(N, C\)"):
         accuracy(torch.randn(4), torch.zeros(4, dtype=torch.long))
+
+
+class _SelfLossModel(nn.Module):
+    """A stand-in for a torchvision detection model: model(images, targets) returns a dict of losses."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def forward(self, images, targets=None):
+        assert isinstance(images, list) and isinstance(targets, list)
+        means = torch.stack([t["value"].float().mean() for t in targets])
+        return {"loss_a": ((self.w - means) ** 2).mean(), "loss_b": 0.1 * self.w.abs().sum()}
+
+
+def _detection_batches():
+    torch.manual_seed(0)
+    batches = []
+    for _ in range(4):
+        images = [torch.rand(3, 8, 8) for _ in range(2)]
+        targets = [{"value": torch.full((3,), 2.0), "boxes": torch.zeros(0, 4)} for _ in range(2)]
+        batches.append((images, targets))
+    return batches
+
+
+def test_fit_without_loss_fn_sums_the_models_loss_dict():
+    model = _SelfLossModel()
+    opt = torch.optim.SGD(model.parameters(), lr=0.2)
+    history = fit(model, _detection_batches(), epochs=5, optimizer=opt, loss_fn=None, device="cpu", quiet=True)
+    # loss_a pulls w to 2, loss_b (L1) pulls it a little towards 0: w settles just under 2
+    assert 1.8 < model.w.item() < 2.0
+    assert history.train_loss[-1] < history.train_loss[0]
+
+
+def test_fit_without_loss_fn_takes_the_step_by_hand():
+    # One batch from w = 0: loss = (0 - 2)^2 + 0.1 * |0| = 4; d/dw = 2 * (0 - 2) + 0 = -4; SGD lr 0.2 -> w = 0.8
+    model = _SelfLossModel()
+    opt = torch.optim.SGD(model.parameters(), lr=0.2)
+    history = fit(model, _detection_batches()[:1], epochs=1, optimizer=opt, loss_fn=None, device="cpu", quiet=True)
+    assert history.train_loss == [4.0]
+    assert model.w.item() == pytest.approx(0.8)
+
+
+def test_fit_without_loss_fn_rejects_metrics_and_val_loader():
+    model = _SelfLossModel()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="loss_fn=None"):
+        fit(model, _detection_batches(), _detection_batches(), epochs=1, optimizer=opt, loss_fn=None, quiet=True)
+
+
+def test_fit_without_loss_fn_needs_a_loss_dict():
+    class Plain(nn.Linear):
+        def forward(self, x, targets=None):
+            return super().forward(x)
+
+    model = Plain(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match="Pass a loss_fn"):
+        fit(model, [(torch.rand(2, 4), torch.zeros(2))], epochs=1, optimizer=opt, loss_fn=None,
+            device="cpu", quiet=True)
+
+
+def test_to_device_moves_nested_tensors_and_keeps_the_rest():
+    from labkit.train import to_device
+    batch = ([torch.zeros(2)], {"boxes": torch.ones(1, 4), "name": "x", "ids": (torch.tensor([1]), 3)})
+    moved = to_device(batch, torch.device("meta"))
+    assert moved[0][0].device.type == "meta" and isinstance(moved[0], list)
+    assert moved[1]["boxes"].device.type == "meta" and moved[1]["name"] == "x"
+    assert isinstance(moved[1]["ids"], tuple) and moved[1]["ids"][0].device.type == "meta" and moved[1]["ids"][1] == 3

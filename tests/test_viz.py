@@ -11,8 +11,8 @@ from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix
 
 from labkit.train import History
-from labkit.viz import (overlay_heatmap, plot_confusion_matrix, plot_history, show_feature_maps,
-                        show_filters, show_images)
+from labkit.viz import (draw_boxes, overlay_heatmap, overlay_masks, plot_confusion_matrix, plot_history,
+                        show_feature_maps, show_filters, show_images)
 
 
 @pytest.fixture(autouse=True)
@@ -160,3 +160,74 @@ def test_confusion_matrix_normalized_on_given_axes():
     expected = confusion_matrix(y_true, y_pred, normalize="true")
     assert _annotations(ax) == [f"{v:.2f}" for v in expected.ravel()] == ["0.67", "0.33", "0.00", "1.00"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "1"]
+
+
+def test_draw_boxes_one_rectangle_and_tag_per_box_coloured_by_class():
+    image = torch.rand(3, 32, 48)
+    boxes = torch.tensor([[2.0, 10.0, 20.0, 30.0], [5.0, 12.0, 40.0, 28.0], [30.0, 1.0, 47.0, 9.0]])
+    ax = draw_boxes(image, boxes, labels=torch.tensor([0, 2, 0]), scores=torch.tensor([0.934, 0.5, 0.25]),
+                    class_names=["circle", "square", "triangle"], title="predictions")
+    rects = ax.patches
+    assert len(rects) == 3 and len(ax.texts) == 3 and ax.get_title() == "predictions"
+    assert [t.get_text() for t in ax.texts] == ["circle 0.93", "triangle 0.50", "circle 0.25"]
+    assert rects[0].get_xy() == (2.0, 10.0) and rects[0].get_width() == 18.0 and rects[0].get_height() == 20.0
+    assert rects[0].get_edgecolor() == rects[2].get_edgecolor() != rects[1].get_edgecolor()
+    np.testing.assert_allclose(ax.get_images()[0].get_array(), image.permute(1, 2, 0).numpy())
+
+
+def test_draw_boxes_on_given_axes_without_labels_and_one_colour():
+    fig, ax = plt.subplots()
+    boxes = np.array([[1, 1, 5, 5], [2, 2, 6, 6]], dtype=np.float32)
+    image = np.zeros((8, 8, 3), np.uint8)
+    assert draw_boxes(image, boxes, ax=ax, color="white") is ax
+    assert len(ax.patches) == 2 and len(ax.texts) == 0
+    assert all(r.get_edgecolor() == (1.0, 1.0, 1.0, 1.0) for r in ax.patches)
+    assert len(draw_boxes(image, np.zeros((0, 4))).patches) == 0  # no detections: just the image
+    ax = draw_boxes(image, boxes, labels=[3, 3])  # no names: the index is the tag
+    assert [t.get_text() for t in ax.texts] == ["3", "3"]
+
+
+def test_draw_boxes_rejects_bad_shapes():
+    image = torch.rand(3, 8, 8)
+    with pytest.raises(ValueError, match=r"\(N, 4\)"):
+        draw_boxes(image, torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="2 boxes but 1 labels"):
+        draw_boxes(image, torch.zeros(2, 4), labels=[0])
+    with pytest.raises(ValueError, match="class_names"):
+        draw_boxes(image, torch.zeros(1, 4), labels=[2], class_names=["a", "b"])
+    with pytest.raises(ValueError, match="image"):
+        draw_boxes(torch.rand(2, 3, 8, 8), torch.zeros(1, 4))
+
+
+def test_overlay_masks_blends_inside_masks_only_one_colour_each():
+    image = np.full((4, 5, 3), 0.2, np.float32)
+    masks = np.zeros((2, 4, 5), bool)
+    masks[0, :2] = True
+    masks[1, 1:3, 3:] = True  # overlaps mask 0 at row 1: the later mask is shown there
+    out = overlay_masks(image, masks, alpha=0.5)
+    assert out.shape == (4, 5, 3) and out.dtype == np.float32
+    colours = [np.array(plt.get_cmap("tab10")(k)[:3]) for k in (0, 1)]
+    np.testing.assert_allclose(out[0, 0], 0.5 * 0.2 + 0.5 * colours[0], atol=1e-6)
+    np.testing.assert_allclose(out[2, 4], 0.5 * 0.2 + 0.5 * colours[1], atol=1e-6)
+    np.testing.assert_allclose(out[1, 4], 0.5 * 0.2 + 0.5 * colours[1], atol=1e-6)
+    np.testing.assert_allclose(out[3], 0.2)  # no mask: unchanged
+    assert not np.allclose(out[0, 0], out[2, 4])
+
+
+def test_overlay_masks_accepts_uint8_image_and_probability_masks():
+    image = torch.full((3, 3, 3), 255, dtype=torch.uint8)
+    probabilities = torch.tensor([[[[0.9, 0.1, 0.6], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]]])  # (1, 1, H, W)
+    out = overlay_masks(image, probabilities, alpha=1.0)
+    colour = np.array(plt.get_cmap("tab10")(0)[:3])
+    np.testing.assert_allclose(out[0, 0], colour, atol=1e-6)
+    np.testing.assert_allclose(out[0, 2], colour, atol=1e-6)
+    np.testing.assert_allclose(out[0, 1], 1.0)  # 0.1 <= 0.5: outside the mask
+
+
+def test_overlay_masks_rejects_bad_shapes_and_alpha():
+    with pytest.raises(ValueError, match="image's size"):
+        overlay_masks(np.zeros((4, 4, 3)), np.zeros((1, 5, 4), bool))
+    with pytest.raises(ValueError, match="alpha"):
+        overlay_masks(np.zeros((4, 4, 3)), np.zeros((1, 4, 4), bool), alpha=2)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        overlay_masks(np.full((4, 4, 3), 3.0), np.zeros((1, 4, 4), bool))

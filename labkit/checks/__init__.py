@@ -6,7 +6,8 @@ of ready checks, used in notebooks as::
     from labkit.checks import cnn_internals as checks
     checks.check_output_size(conv_output_size)
 
-Lecture modules: ``cnn_internals`` (lecture 1), ``gap_cam`` (lecture 2), ``chest_xray`` (lecture 3).
+Lecture modules: ``cnn_internals`` (lecture 1), ``gap_cam`` (lecture 2), ``chest_xray`` (lecture 3),
+``detection`` (lecture 4), ``segmentation`` (lecture 5).
 Reference solutions are private to the check modules; worked solutions live in the solution notebooks.
 """
 from labkit.checks.core import CheckResult, run_check
