@@ -550,27 +550,12 @@ def chest_xray_data(root: str | os.PathLike | None = None, *, twin_root: str | o
     which path was taken.
     Introduced in lecture 3 (chest X-rays).
     """
-    from labkit.env import data_dir, fast_mode
+    from labkit.data.choose import real_or_twin, twin_folder
 
-    root = _resolve(root)
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        if not quiet:
-            print(f"chest X-rays: REAL data in {root}")
-        return root, True
+    def complete(folder: Path) -> bool:
+        return (folder / "train").is_dir() and (folder / "test").is_dir()
+
     if twin_root is None:
-        mode = "fast" if fast_mode() else "full"
-        twin_root = data_dir() / "twins" / f"chest-xray-v{TWIN_VERSION}-{mode}-seed{seed}" / "chest_xray"
-    twin_root = Path(twin_root).expanduser()
-    if not ((twin_root / "train").is_dir() and (twin_root / "test").is_dir()):
-        try:
-            write_chest_xray_twin(twin_root, seed=seed, **twin_options)
-        except (FileExistsError, OSError):
-            # Another process (a second notebook run in parallel) may have written it first.
-            if not (twin_root / "train").is_dir():
-                raise
-        made = "written to"
-    else:
-        made = "reused from"
-    if not quiet:
-        print(f"chest X-rays: no real data in {root}; SYNTHETIC twin {made} {twin_root}")
-    return twin_root, False
+        twin_root = twin_folder("chest-xray", TWIN_VERSION, seed) / "chest_xray"
+    return real_or_twin("chest X-rays", _resolve(root), twin_root, is_complete=complete, quiet=quiet,
+                        write_twin=lambda folder: write_chest_xray_twin(folder, seed=seed, **twin_options))

@@ -327,27 +327,9 @@ def oxford_pets_data(root: str | os.PathLike | None = None, *, twin_root: str | 
     reused afterwards; ``twin_options`` (``counts``, ``size``) go to the writer. One line says which
     path was taken. Introduced in lecture 5 (segmentation).
     """
-    from labkit.env import data_dir, fast_mode
+    from labkit.data.choose import real_or_twin, twin_folder
 
-    root = _resolve(root)
-    if _complete(root):
-        if not quiet:
-            print(f"Oxford-IIIT Pet: REAL data in {root}")
-        return root, True
     if twin_root is None:
-        mode = "fast" if fast_mode() else "full"
-        twin_root = data_dir() / "twins" / f"oxford-pets-v{TWIN_VERSION}-{mode}-seed{seed}"
-    twin_root = Path(twin_root).expanduser()
-    if not _complete(twin_root):
-        try:
-            write_oxford_pets_twin(twin_root, seed=seed, **twin_options)
-        except (FileExistsError, OSError):
-            # Another process (a second notebook run in parallel) may have written it first.
-            if not _complete(twin_root):
-                raise
-        made = "written to"
-    else:
-        made = "reused from"
-    if not quiet:
-        print(f"Oxford-IIIT Pet: no real data in {root}; SYNTHETIC twin {made} {twin_root}")
-    return twin_root, False
+        twin_root = twin_folder("oxford-pets", TWIN_VERSION, seed)
+    return real_or_twin("Oxford-IIIT Pet", _resolve(root), twin_root, is_complete=_complete, quiet=quiet,
+                        write_twin=lambda folder: write_oxford_pets_twin(folder, seed=seed, **twin_options))

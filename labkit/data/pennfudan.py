@@ -314,27 +314,12 @@ def pennfudan_data(root: str | os.PathLike | None = None, *, twin_root: str | os
     / "PennFudanPed"``, and reused afterwards; ``twin_options`` (``n``, ``size``, ``max_people``) go to
     the writer. One line says which path was taken. Introduced in lecture 5 (segmentation).
     """
-    from labkit.env import data_dir, fast_mode
+    from labkit.data.choose import real_or_twin, twin_folder
 
-    root = _resolve(root)
-    if (root / "PNGImages").is_dir() and (root / "PedMasks").is_dir():
-        if not quiet:
-            print(f"PennFudanPed: REAL data in {root}")
-        return root, True
+    def complete(folder: Path) -> bool:
+        return (folder / "PNGImages").is_dir() and (folder / "PedMasks").is_dir()
+
     if twin_root is None:
-        mode = "fast" if fast_mode() else "full"
-        twin_root = data_dir() / "twins" / f"pennfudan-v{TWIN_VERSION}-{mode}-seed{seed}" / "PennFudanPed"
-    twin_root = Path(twin_root).expanduser()
-    if not ((twin_root / "PNGImages").is_dir() and (twin_root / "PedMasks").is_dir()):
-        try:
-            write_pennfudan_twin(twin_root, seed=seed, **twin_options)
-        except (FileExistsError, OSError):
-            # Another process (a second notebook run in parallel) may have written it first.
-            if not (twin_root / "PNGImages").is_dir():
-                raise
-        made = "written to"
-    else:
-        made = "reused from"
-    if not quiet:
-        print(f"PennFudanPed: no real data in {root}; SYNTHETIC twin {made} {twin_root}")
-    return twin_root, False
+        twin_root = twin_folder("pennfudan", TWIN_VERSION, seed) / "PennFudanPed"
+    return real_or_twin("PennFudanPed", _resolve(root), twin_root, is_complete=complete, quiet=quiet,
+                        write_twin=lambda folder: write_pennfudan_twin(folder, seed=seed, **twin_options))

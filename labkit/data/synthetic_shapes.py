@@ -254,28 +254,18 @@ def shapes_data(root: str | os.PathLike | None = None, *, twin_root: str | os.Pa
     Introduced in lecture 4 (object detection).
     """
     from labkit.data.yolo import find_split
-    from labkit.env import data_dir, fast_mode
+    from labkit.data.choose import real_or_twin, twin_folder
+    from labkit.env import fast_mode
 
     root = default_root() if root is None else Path(root).expanduser()
-    if root.is_dir() and find_split(root, "train") is not None:
-        if not quiet:
-            print(f"shapes (YOLO layout): REAL data in {root}")
-        return root, True
-    mode = "fast" if fast_mode() else "full"
+    options = {**(FAST_TWIN if fast_mode() else FULL_TWIN), **twin_options}
     if twin_root is None:
-        twin_root = data_dir() / "twins" / f"shapes-yolo-v{TWIN_VERSION}-{mode}-seed{seed}"
-    twin_root = Path(twin_root).expanduser()
-    options = {**(FAST_TWIN if mode == "fast" else FULL_TWIN), **twin_options}
-    if not (twin_root / "classes.txt").is_file():
-        try:
-            write_shapes_twin(twin_root, seed=seed, **options)
-        except (FileExistsError, OSError):
-            # Another process (a second notebook run in parallel) may have written it first.
-            if not (twin_root / "classes.txt").is_file():
-                raise
-        made = "written to"
-    else:
-        made = "reused from"
-    if not quiet:
-        print(f"shapes (YOLO layout): no real data in {root}; SYNTHETIC twin {made} {twin_root}")
-    return twin_root, False
+        twin_root = twin_folder("shapes-yolo", TWIN_VERSION, seed)
+
+    def complete(folder: Path) -> bool:
+        if folder == root:  # a student's folder: any YOLO layout with a train split
+            return folder.is_dir() and find_split(folder, "train") is not None
+        return (folder / "classes.txt").is_file()
+
+    return real_or_twin("shapes (YOLO layout)", root, twin_root, is_complete=complete, quiet=quiet,
+                        write_twin=lambda folder: write_shapes_twin(folder, seed=seed, **options))
