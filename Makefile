@@ -19,12 +19,13 @@ else
   MODE     := fast
 endif
 
-.PHONY: help venv book test unit notebooks book-check bench clean
+.PHONY: help venv book test unit notebooks book-check bench checkpoint clean
 
 help:
 	@echo "make book    build the book into _build/html (notebooks run in fast mode; FULL=1 for the full lessons)"
 	@echo "make test    unit tests + every notebook (nbval, fast mode) + strict book build"
 	@echo "make bench   notebook wall time and peak memory, and labkit.train overhead -> bench/results/"
+	@echo "make checkpoint  retrain lecture 5's small Mask R-CNN (labkit/weights; ~25 min on 2 CPU cores)"
 	@echo "make clean   remove build outputs (keeps .venv)"
 
 venv: $(STAMP)
@@ -67,6 +68,10 @@ book-check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/notebooks.py
 	$(BIN)/python bench/train_overhead.py
+
+# Lecture 5's pretrained small Mask R-CNN (package data). Rerun after changing make_shapes_scene's defaults.
+checkpoint: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/pretrain_small_mask_rcnn.py --out labkit/weights/small_mask_rcnn_shapes.pt
 
 clean:
 	rm -rf _build

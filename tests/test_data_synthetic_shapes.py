@@ -5,8 +5,8 @@ import torch
 from torchvision.ops import masks_to_boxes
 
 from labkit.data import synthetic_shapes
-from labkit.data.synthetic_shapes import (MAX_OCCLUSION, SHAPE_CLASSES, TWIN_VERSION, ShapesScene, make_shapes_scene,
-                                          shapes_data, write_shapes_twin)
+from labkit.data.synthetic_shapes import (MAX_OCCLUSION, SHAPE_CLASSES, TWIN_MAX_OCCLUSION, TWIN_SIZE_RANGE, TWIN_VERSION,
+                                          ShapesScene, make_shapes_scene, shapes_data, write_shapes_twin)
 from labkit.data.yolo import YOLODataset
 
 
@@ -49,7 +49,8 @@ def test_masks_are_visible_pixels_only(scenes):
     assert overlapping >= 5  # overlaps do happen, so the visible-only rule is exercised
 
 
-def test_no_object_is_more_than_60_percent_hidden(monkeypatch):
+@pytest.mark.parametrize("max_occlusion", [MAX_OCCLUSION, 0.35])
+def test_no_object_is_hidden_more_than_max_occlusion(monkeypatch, max_occlusion):
     drawn = []  # every whole shape the generator draws (placements it rejects included)
     real = synthetic_shapes._shape_mask
     monkeypatch.setattr(synthetic_shapes, "_shape_mask", lambda *a: drawn.append(real(*a)) or drawn[-1])
@@ -57,12 +58,12 @@ def test_no_object_is_more_than_60_percent_hidden(monkeypatch):
     hidden_some = 0
     for _ in range(40):
         drawn.clear()
-        scene = make_shapes_scene(rng, max_objects=6)
+        scene = make_shapes_scene(rng, max_objects=6, max_occlusion=max_occlusion)
         for i, visible in enumerate(scene.masks):
             # The placed shape: contains its visible pixels, and the rest of it is under later objects.
             allowed = scene.masks[i:].any(0)
             whole = [m for m in drawn if (m | ~visible).all() and not (m & ~allowed).any()][0]
-            assert visible.sum() >= (1 - MAX_OCCLUSION) * whole.sum()
+            assert visible.sum() >= (1 - max_occlusion) * whole.sum()
             hidden_some += visible.sum() < whole.sum()
     assert hidden_some >= 5
 
@@ -83,6 +84,19 @@ def test_shape_sizes_follow_the_image_side(scenes):
     assert np.median(sides) > 0.15 * 96
 
 
+def test_size_range_sets_the_shape_sizes():
+    # Lone circles (nothing hides them): the box side is the diameter, drawn from size_range times the side.
+    rng = np.random.default_rng(5)
+    diameters = []
+    for _ in range(80):
+        scene = make_shapes_scene(rng, 96, max_objects=1, size_range=(0.3, 0.4))
+        if scene.labels[0] == 0:
+            diameters.append(scene.boxes[0, 2] - scene.boxes[0, 0])
+    assert len(diameters) >= 15
+    assert 0.3 * 96 - 1.5 <= min(diameters) and max(diameters) <= 0.4 * 96 + 1.5
+    assert max(diameters) - min(diameters) > 0.05 * 96  # drawn across the range, not one size
+
+
 def test_colour_does_not_give_the_class_away(scenes):
     # Mean colour of each object's visible pixels: the class means should be close, relative to the spread.
     colours = {k: [] for k in range(3)}
@@ -101,6 +115,10 @@ def test_bad_arguments_raise():
         make_shapes_scene(np.random.default_rng(0), max_objects=0)
     with pytest.raises(TypeError, match="default_rng"):
         make_shapes_scene(0)
+    with pytest.raises(ValueError, match="size_range"):
+        make_shapes_scene(np.random.default_rng(0), size_range=(0.5, 0.2))
+    with pytest.raises(ValueError, match="max_occlusion"):
+        make_shapes_scene(np.random.default_rng(0), max_occlusion=1.0)
 
 
 def test_twin_layout_and_round_trip_through_yolo_dataset(tmp_path):
@@ -112,13 +130,14 @@ def test_twin_layout_and_round_trip_through_yolo_dataset(tmp_path):
     assert len(line) == 5 and all(0 <= float(v) <= 1 for v in line[1:])
     train = YOLODataset(root, "train")
     assert train.class_names == SHAPE_CLASSES and len(train) == 6
+    twin_scene = {"size_range": TWIN_SIZE_RANGE, "max_occlusion": TWIN_MAX_OCCLUSION}  # the twin's defaults
     for i in range(6):
-        scene = make_shapes_scene(np.random.default_rng([3, 0, i]), 64)
+        scene = make_shapes_scene(np.random.default_rng([3, 0, i]), 64, **twin_scene)
         image, target = train[i]
         np.testing.assert_array_equal((image.permute(1, 2, 0) * 255).round().byte().numpy(), scene.image)
         np.testing.assert_allclose(target["boxes"].numpy(), scene.boxes, atol=1e-3)  # "within a pixel", and more
         np.testing.assert_array_equal(target["labels"].numpy(), scene.labels)
-    scene = make_shapes_scene(np.random.default_rng([3, 1, 2]), 64)
+    scene = make_shapes_scene(np.random.default_rng([3, 1, 2]), 64, **twin_scene)
     np.testing.assert_allclose(YOLODataset(root, "val")[2][1]["boxes"].numpy(), scene.boxes, atol=1e-3)
 
 

@@ -12,11 +12,13 @@ The generative story of one scene, in the order things are drawn:
    detector cannot fire on every sharp edge.
 2. **Objects.** 1 to ``max_objects`` filled shapes, each a class of :data:`SHAPE_CLASSES`: a circle, a
    square turned by a random angle, or an equilateral triangle turned by a random angle. The size (circle
-   diameter, square side, triangle side) is 12% to 45% of the image side. The colour is drawn
+   diameter, square side, triangle side) is 12% to 45% of the image side (``size_range``; the twin on disk
+   uses 18% to 45%, :data:`TWIN_SIZE_RANGE`). The colour is drawn
    independently of the class (so colour never gives the class away), only kept far enough from the
    colours it is painted over to be visible; each shape gets a mild linear shading. Shapes are placed at
    random, fully inside the frame, and may overlap: a later shape hides an earlier one. A placement that
-   would hide more than :data:`MAX_OCCLUSION` (60%) of an earlier shape is redrawn elsewhere (a few tries,
+   would hide more than ``max_occlusion`` (:data:`MAX_OCCLUSION`, 60%; the twin on disk uses
+   :data:`TWIN_MAX_OCCLUSION`, 35%) of an earlier shape is redrawn elsewhere (a few tries,
    then the shape is left out), so every shape in the picture is labelled and none is mostly hidden.
 3. **Camera.** A slight Gaussian blur (focus) and sensor noise.
 
@@ -44,16 +46,20 @@ from labkit.data.download import staged_directory
 from labkit.detection import masks_to_boxes
 
 __all__ = [
-    "SHAPE_CLASSES", "MAX_OCCLUSION", "ShapesScene", "make_shapes_scene", "default_root",
-    "write_shapes_twin", "shapes_data", "FAST_TWIN", "FULL_TWIN",
+    "SHAPE_CLASSES", "MAX_OCCLUSION", "SIZE_RANGE", "TWIN_SIZE_RANGE", "TWIN_MAX_OCCLUSION", "ShapesScene",
+    "make_shapes_scene", "default_root", "write_shapes_twin", "shapes_data", "FAST_TWIN", "FULL_TWIN",
 ]
 
 SHAPE_CLASSES = ("circle", "square", "triangle")
 MAX_OCCLUSION = 0.6  # an object may lose at most this fraction of its pixels behind later objects
 SIZE_RANGE = (0.12, 0.45)  # shape size as a fraction of the image side
 MIN_CONTRAST = 80.0  # RGB distance (0..441) an object's colour keeps from what it is painted over
-TWIN_VERSION = 2  # part of the twin's cache folder name: bump it when make_shapes_scene changes
-FAST_TWIN = {"n_train": 600, "n_val": 150, "size": 96}
+TWIN_VERSION = 3  # part of the twin's cache folder name: bump it when make_shapes_scene changes
+# The twin on disk (lecture 4) draws larger, less hidden shapes than make_shapes_scene's defaults: at 96 px
+# a 12% circle is 11 pixels wide and hard to tell from a turned square, which is not what the lecture is about.
+TWIN_SIZE_RANGE = (0.18, 0.45)
+TWIN_MAX_OCCLUSION = 0.35
+FAST_TWIN = {"n_train": 2000, "n_val": 300, "size": 96}
 FULL_TWIN = {"n_train": 3000, "n_val": 600, "size": 128}
 _SUBPIXEL = 4  # cv2 drawing with fractional coordinates: points are given in 1/16 pixel
 
@@ -91,9 +97,10 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return image
 
 
-def _shape_mask(rng: np.random.Generator, kind: int, size: int) -> np.ndarray:
+def _shape_mask(rng: np.random.Generator, kind: int, size: int,
+                size_range: tuple[float, float] = SIZE_RANGE) -> np.ndarray:
     """A filled shape of class ``kind`` at a random place fully inside the frame: bool (size, size)."""
-    extent = rng.uniform(*SIZE_RANGE) * size  # circle diameter, square side, triangle side
+    extent = rng.uniform(*size_range) * size  # circle diameter, square side, triangle side
     if kind == 0:
         radius = extent / 2
         centre = rng.uniform(radius, size - 1 - radius, 2)
@@ -126,13 +133,18 @@ def _pick_colour(rng: np.random.Generator, under: list[np.ndarray], tries: int =
     return candidates[good[0] if len(good) else int(distance.argmax())]
 
 
-def make_shapes_scene(rng: np.random.Generator, size: int = 96, *, max_objects: int = 4) -> ShapesScene:
+def make_shapes_scene(rng: np.random.Generator, size: int = 96, *, max_objects: int = 4,
+                      size_range: tuple[float, float] = SIZE_RANGE,
+                      max_occlusion: float = MAX_OCCLUSION) -> ShapesScene:
     """Draw one scene of 1 to ``max_objects`` shapes (see the module docstring for the generative story).
 
     Returns a :class:`ShapesScene`: ``image`` uint8 (size, size, 3) RGB, ``boxes`` float32 (N, 4) xyxy in
     pixels (tight boxes of the masks, pixel edges: ``x2`` is one past the last column), ``labels`` int64 (N,) in ``0 .. len(SHAPE_CLASSES) - 1``,
     ``masks`` bool (N, size, size) of the visible pixels, objects in drawing order (later ones on top).
-    Every object keeps at least 40% of its pixels visible. The same ``rng`` state gives the same scene.
+    ``size_range`` is the shape size as fractions of ``size`` (default :data:`SIZE_RANGE`, 0.12 to 0.45);
+    every object keeps at least ``1 - max_occlusion`` of its pixels visible (default :data:`MAX_OCCLUSION`,
+    0.6, so 40%). Larger, less hidden shapes make an easier task (lecture 4's fast twin). The defaults are
+    what the Mask R-CNN checkpoint of lecture 5 was trained on. The same ``rng`` state gives the same scene.
     Introduced in lecture 4 (object detection); reused in lecture 5 (Mask R-CNN).
     """
     if not isinstance(rng, np.random.Generator):
@@ -141,6 +153,12 @@ def make_shapes_scene(rng: np.random.Generator, size: int = 96, *, max_objects: 
         raise ValueError(f"size={size} is too small to tell the shapes apart; use at least 32 pixels")
     if max_objects < 1:
         raise ValueError(f"max_objects must be at least 1, got {max_objects}")
+    low, high = size_range
+    if not 0 < low <= high <= 0.9:
+        raise ValueError(f"size_range must be (low, high) fractions of the side with 0 < low <= high <= 0.9, "
+                         f"got {size_range}")
+    if not 0 <= max_occlusion < 1:
+        raise ValueError(f"max_occlusion must be in [0, 1), got {max_occlusion}")
 
     image = _background(rng, size)
     owner = np.full((size, size), -1, np.int64)  # which object is visible at each pixel (-1: background)
@@ -148,9 +166,9 @@ def make_shapes_scene(rng: np.random.Generator, size: int = 96, *, max_objects: 
     for _ in range(int(rng.integers(1, max_objects + 1))):
         kind = int(rng.integers(len(SHAPE_CLASSES)))
         for _attempt in range(8):
-            mask = _shape_mask(rng, kind, size)
+            mask = _shape_mask(rng, kind, size, size_range)
             hidden = np.bincount(owner[mask & (owner >= 0)], minlength=len(areas))
-            if len(areas) == 0 or np.all(hidden <= MAX_OCCLUSION * np.asarray(areas) - _visible_lost(owner, areas)):
+            if len(areas) == 0 or np.all(hidden <= max_occlusion * np.asarray(areas) - _visible_lost(owner, areas)):
                 break
         else:
             continue  # no placement leaves the earlier objects visible enough: leave this one out
@@ -202,7 +220,8 @@ def _label_lines(scene: ShapesScene, size: int) -> str:
 
 
 def write_shapes_twin(root: str | os.PathLike, *, n_train: int, n_val: int, size: int, seed: int = 0,
-                      overwrite: bool = False) -> Path:
+                      size_range: tuple[float, float] = TWIN_SIZE_RANGE,
+                      max_occlusion: float = TWIN_MAX_OCCLUSION, overwrite: bool = False) -> Path:
     """Write ``n_train`` + ``n_val`` scenes of :func:`make_shapes_scene` in the YOLO layout; return ``root``.
 
     Layout (Ultralytics)::
@@ -210,6 +229,9 @@ def write_shapes_twin(root: str | os.PathLike, *, n_train: int, n_val: int, size
         root/images/{train,val}/shapes_00000.png    root/labels/{train,val}/shapes_00000.txt
         root/classes.txt    (circle, square, triangle)    root/data.yaml    (the same, for Ultralytics)
 
+    Scenes are drawn with ``size_range`` and ``max_occlusion`` (defaults :data:`TWIN_SIZE_RANGE`, 18% to 45% of
+    the side, and :data:`TWIN_MAX_OCCLUSION`, 35%: larger and less hidden shapes than
+    :func:`make_shapes_scene`'s defaults, so that lecture 4's small YOLO learns them in about a minute on a CPU).
     Label lines are ``class xc yc w h`` normalised by ``size``, from the scene's boxes (so reading them
     back gives those boxes, in pixel-edge coordinates, to within 1e-4 pixel). Images are PNG, not
     JPEG: lossless, so a file holds exactly the generated pixels and JPEG's ringing never blurs the hard
@@ -234,7 +256,8 @@ def write_shapes_twin(root: str | os.PathLike, *, n_train: int, n_val: int, size
             images.mkdir(parents=True)
             labels.mkdir(parents=True)
             for i in range(count):
-                scene = make_shapes_scene(np.random.default_rng([seed, split_index, i]), size)
+                scene = make_shapes_scene(np.random.default_rng([seed, split_index, i]), size,
+                                          size_range=size_range, max_occlusion=max_occlusion)
                 Image.fromarray(scene.image, "RGB").save(images / f"shapes_{i:05d}.png", compress_level=1)
                 (labels / f"shapes_{i:05d}.txt").write_text(_label_lines(scene, size))
     return root
@@ -248,7 +271,7 @@ def shapes_data(root: str | os.PathLike | None = None, *, twin_root: str | os.Pa
     any folder in a layout :class:`labkit.data.yolo.YOLODataset` reads, e.g. a Roboflow export) has a
     train split. Otherwise the synthetic twin is used: written once by :func:`write_shapes_twin` to
     ``twin_root``, by default ``labkit.data_dir() / "twins" / "shapes-yolo-v<version>-<fast|full>-seed<seed>"``,
-    and reused afterwards. Defaults: :data:`FAST_TWIN` (600 + 150 images of 96 px, a few seconds to write)
+    and reused afterwards. Defaults: :data:`FAST_TWIN` (2,000 + 300 images of 96 px, about 15 s to write)
     with ``LABKIT_FAST=1``, else :data:`FULL_TWIN` (3,000 + 600 of 128 px, about 30 s and 130 MB); ``twin_options``
     (``n_train``, ``n_val``, ``size``) override them. One line says which path was taken.
     Introduced in lecture 4 (object detection).
