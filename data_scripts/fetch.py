@@ -18,7 +18,8 @@ except ImportError:  # run from a clone without `pip install -e .`: use the pack
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import labkit
 
-from labkit.data import REGISTRY, DatasetNotFoundError, DownloadError, fetch
+from labkit.data import REGISTRY, fetch
+from labkit.data.registry import FETCH_ERRORS
 
 
 def list_datasets() -> str:
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give a dataset name, or --list to see them")
     try:
         folder = fetch(args.name, args.root, progress=not args.no_progress)
-    except (ValueError, DatasetNotFoundError, DownloadError, FileExistsError) as err:
+    except FETCH_ERRORS as err:  # missing, offline, bad download or archive
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"{args.name} is ready in {folder}")

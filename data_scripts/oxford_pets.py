@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tarfile
-import zipfile
 from pathlib import Path
 
 try:
@@ -25,7 +23,7 @@ except ImportError:  # run from a clone without `pip install -e .`: use the pack
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import labkit
 
-from labkit.data import DatasetNotFoundError, DownloadError, fetch, get_dataset
+from labkit.data.registry import fetch_or_explain
 from labkit.data.oxford_pets import verify_oxford_pets
 from labkit.data.synthetic_pets import FAST_SIZE, FAST_TWIN_COUNTS, write_oxford_pets_twin
 
@@ -60,13 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthetic Oxford-IIIT Pet written to {folder}")
         strict = False  # the twin is smaller than the release, by design
     else:
-        try:
-            folder = fetch(NAME, args.root, progress=not args.no_progress)
-        except (DatasetNotFoundError, DownloadError, ValueError, FileExistsError, OSError,
-                zipfile.BadZipFile, tarfile.TarError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            print(f"Nothing to check: the Oxford-IIIT Pet dataset is not in {get_dataset(NAME).folder(args.root)}.",
-                  file=sys.stderr)
+        folder = fetch_or_explain(NAME, args.root, progress=not args.no_progress)
+        if folder is None:
             return 1
     report = verify_oxford_pets(folder, strict=strict, decode=args.decode or args.make_twin is not None)
     print(report)

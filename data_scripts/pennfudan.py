@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tarfile
-import zipfile
 from pathlib import Path
 
 try:
@@ -24,7 +22,7 @@ except ImportError:  # run from a clone without `pip install -e .`: use the pack
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import labkit
 
-from labkit.data import DatasetNotFoundError, DownloadError, fetch, get_dataset
+from labkit.data.registry import fetch_or_explain
 from labkit.data.pennfudan import verify_pennfudan
 from labkit.data.synthetic_pedestrians import FAST_SIZE, write_pennfudan_twin
 
@@ -58,14 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthetic PennFudanPed written to {folder}")
         strict = False  # the twin's pedestrian count is its own, by design
     else:
-        try:
-            folder = fetch(NAME, args.root, progress=not args.no_progress) / "PennFudanPed"
-        except (DatasetNotFoundError, DownloadError, ValueError, FileExistsError, OSError,
-                zipfile.BadZipFile, tarfile.TarError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            print(f"Nothing to check: PennFudanPed is not in {get_dataset(NAME).folder(args.root)}.",
-                  file=sys.stderr)
+        folder = fetch_or_explain(NAME, args.root, progress=not args.no_progress)
+        if folder is None:
             return 1
+        folder = folder / "PennFudanPed"
     report = verify_pennfudan(folder, strict=strict)
     print(report)
     return 0 if report.ok else 1

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "batched_nms", "box_area", "box_convert", "box_iou", "decode_yolo", "encode_yolo", "kmeans_anchors",
+    "batched_nms", "box_area", "box_convert", "box_iou", "centred_iou", "decode_yolo", "encode_yolo", "kmeans_anchors",
     "make_anchors", "mask_iou", "masks_to_boxes", "mean_average_precision", "nms",
 ]
 
@@ -405,8 +405,14 @@ def make_anchors(grid_hw: tuple[int, int], stride: int, anchors_wh: Tensor) -> T
     return torch.cat((centres - half, centres + half), dim=-1).reshape(-1, 4)
 
 
-def _centred_iou(wh1: Tensor, wh2: Tensor) -> Tensor:
-    """IoU of boxes sharing one centre: only their sizes matter. (N, 2), (K, 2) -> (N, K)."""
+def centred_iou(wh1: Tensor, wh2: Tensor) -> Tensor:
+    """IoU of boxes placed on one centre, so only their sizes ``(w, h)`` matter: (N, 2), (K, 2) -> (N, K).
+
+    The similarity of k-means anchors (:func:`kmeans_anchors`) and of YOLO's anchor-to-box assignment.
+    Introduced in lecture 4 (object detection).
+    """
+    wh1 = _pairs(wh1, "wh1", "(width, height)").reshape(-1, 2)
+    wh2 = _pairs(wh2, "wh2", "(width, height)").reshape(-1, 2)
     inter = torch.min(wh1[:, None, 0], wh2[None, :, 0]) * torch.min(wh1[:, None, 1], wh2[None, :, 1])
     return inter / (wh1[:, None].prod(-1) + wh2[None].prod(-1) - inter)
 
@@ -448,11 +454,11 @@ def kmeans_anchors(wh: Tensor, k: int, *, iters: int = 100, seed: int = 0, resta
     for _ in range(max(restarts, 1)):
         centres = wh[torch.randint(len(wh), (1,), generator=gen)]
         while len(centres) < k:
-            distance = 1 - _centred_iou(wh, centres).max(dim=1).values
+            distance = 1 - centred_iou(wh, centres).max(dim=1).values
             weights = distance ** 2 if distance.sum() > 0 else torch.ones_like(distance)  # all boxes alike
             centres = torch.cat((centres, wh[torch.multinomial(weights, 1, generator=gen)]))
         for _ in range(iters):
-            cluster = _centred_iou(wh, centres).argmax(dim=1)
+            cluster = centred_iou(wh, centres).argmax(dim=1)
             counts = torch.bincount(cluster, minlength=k)[:, None]
             sums = torch.zeros_like(centres).index_add_(0, cluster, wh)
             # A centre that lost all its boxes stays where it is rather than becoming 0 / 0.
@@ -460,7 +466,7 @@ def kmeans_anchors(wh: Tensor, k: int, *, iters: int = 100, seed: int = 0, resta
             if torch.equal(updated, centres):
                 break
             centres = updated
-        fit = _centred_iou(wh, centres).max(dim=1).values.mean().item()
+        fit = centred_iou(wh, centres).max(dim=1).values.mean().item()
         if fit > best_fit:
             best, best_fit = centres, fit
     return best[best.prod(dim=1).argsort()].float()

@@ -203,3 +203,14 @@ def test_script_fetches_into_root(server, tmp_path, monkeypatch, online, capsys)
     _register_fixture_dataset(monkeypatch, server, tmp_path)
     assert load_script().main(["tiny-pets", "--root", str(tmp_path / "d"), "--no-progress"]) == 0
     assert f"tiny-pets is ready in {tmp_path / 'd' / 'tiny-pets'}" in capsys.readouterr().out
+
+
+def test_fetch_or_explain_returns_none_and_says_why(tmp_path, capsys):
+    from labkit.data.registry import fetch_or_explain
+
+    assert fetch_or_explain("all-idb", tmp_path) is None
+    err = capsys.readouterr().err
+    assert err.startswith("error: ALL-IDB") and f"is not in {tmp_path / 'all-idb'}" in err
+    assert fetch_or_explain("no-such-dataset", tmp_path) is None  # the unknown name is the error
+    err = capsys.readouterr().err
+    assert "no-such-dataset" in err and "Nothing to check" not in err

@@ -25,8 +25,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 
-from labkit.detection import (COCO_IOU_THRESHOLDS, batched_nms, box_area, box_convert, box_iou, decode_yolo,
-                              encode_yolo, kmeans_anchors, make_anchors, mask_iou, masks_to_boxes,
+from labkit.detection import (COCO_IOU_THRESHOLDS, batched_nms, box_area, box_convert, box_iou, centred_iou,
+                              decode_yolo, encode_yolo, kmeans_anchors, make_anchors, mask_iou, masks_to_boxes,
                               mean_average_precision, nms)
 
 
@@ -556,3 +556,13 @@ def test_masks_to_boxes_with_pixel_edges_adds_one_on_the_far_side():
     # a horizontal flip x -> W - x maps the box exactly onto the flipped mask's box
     flipped = masks_to_boxes(masks[:2].flip(-1), pixel_edges=True)
     assert torch.equal(flipped[:, [0, 2]], 12 - edges[:2, [2, 0]])
+
+
+def test_centred_iou_is_box_iou_of_boxes_on_one_centre():
+    g = torch.Generator().manual_seed(11)
+    wh1, wh2 = torch.rand(50, 2, generator=g) * 60 + 1, torch.rand(7, 2, generator=g) * 60 + 1
+    centre = torch.tensor([100.0, 80.0])
+    as_boxes = lambda wh: torch.cat([centre - wh / 2, centre + wh / 2], dim=1)  # noqa: E731
+    torch.testing.assert_close(centred_iou(wh1, wh2), tv.box_iou(as_boxes(wh1), as_boxes(wh2)))
+    with pytest.raises(ValueError, match=r"\(width, height\)"):
+        centred_iou(torch.ones(3, 4), wh2)

@@ -11,13 +11,17 @@ download is reported as unverified (never silently), with the SHA-256 computed s
 from __future__ import annotations
 
 import os
+import sys
+import tarfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit.data.download import download, extract
+from labkit.data.download import DownloadError, download, extract
 from labkit.env import data_dir, is_online
 
-__all__ = ["RemoteFile", "DatasetInfo", "REGISTRY", "get_dataset", "fetch", "DatasetNotFoundError"]
+__all__ = ["RemoteFile", "DatasetInfo", "REGISTRY", "get_dataset", "fetch", "fetch_or_explain", "FETCH_ERRORS",
+           "DatasetNotFoundError"]
 
 FETCH_SCRIPT = "python data_scripts/fetch.py"
 
@@ -236,3 +240,22 @@ def fetch(name: str, root: str | os.PathLike | None = None, *, progress: bool = 
             f"the archives of {info.name} were extracted into {folder}, but {', '.join(missing)} is still "
             "missing: the files on the server may have changed. Please tell the course maintainers.")
     return folder
+
+
+FETCH_ERRORS = (DatasetNotFoundError, DownloadError, ValueError, FileExistsError, OSError, zipfile.BadZipFile,
+                tarfile.TarError)
+"""What :func:`fetch` raises when a dataset cannot be made ready (missing, offline, bad download or archive)."""
+
+
+def fetch_or_explain(name: str, root: str | os.PathLike | None = None, *, progress: bool = True) -> Path | None:
+    """:func:`fetch` for the command-line data scripts: the dataset's folder, or ``None`` after printing why
+    not to stderr (the error, then where the data was looked for). Used by ``data_scripts/oxford_pets.py``
+    and ``data_scripts/pennfudan.py`` (lecture 5)."""
+    try:
+        return fetch(name, root, progress=progress)
+    except FETCH_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        if name in REGISTRY:  # (an unknown name is the error itself)
+            print(f"Nothing to check: {REGISTRY[name].title} is not in {REGISTRY[name].folder(root)}.",
+                  file=sys.stderr)
+        return None
