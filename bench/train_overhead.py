@@ -11,8 +11,8 @@ Because a busy machine makes CNN timings jitter by more than the overhead itself
 variants are also run on a tiny linear model, where the loop's own bookkeeping dominates: that
 gives fit's fixed cost in microseconds per batch, and that cost as a share of the CNN's batch time.
 
-Writes a markdown table to ``bench/results/train_overhead.md``.
-Run: ``python bench/train_overhead.py [--quick] [--repeats N] [--device cpu|cuda] [--threads N]``.
+Writes a markdown table to ``bench/results/train_overhead.md`` (``--out`` elsewhere, e.g. on a busy machine).
+Run: ``python bench/train_overhead.py [--quick] [--repeats N] [--device cpu|cuda] [--threads N] [--out PATH]``.
 """
 from __future__ import annotations
 
@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads (default 1: steadier timings on a shared machine; 0 = torch default)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"where the table goes (default {RESULTS})")
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.threads > 0:
@@ -153,9 +154,9 @@ def main() -> None:
               f"noise level of the CNN comparison. The last column is fit's own bookkeeping per batch, "
               f"measured on a tiny linear model where it dominates ({10 * n_batches} batches of 8x4), and "
               f"that cost as a share of the best CNN batch time.\n\n")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(header + table + "\n")
-    print("\n" + table + f"\n\nwritten to {RESULTS}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(header + table + "\n")
+    print("\n" + table + f"\n\nwritten to {args.out}")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ Pure functions on tensors in the style of ``torchvision.ops``; shapes are in the
 - :func:`cam_to_box` is the paper's box heuristic: keep the pixels at or above 20% of the map's
   maximum and take the bounding box of the largest connected component.
 - :func:`pointing_game` (Zhang et al., ECCV 2016) and :func:`best_box_iou` score a map against
-  ground-truth boxes. :func:`box_iou` is ``torchvision.ops.box_iou`` itself.
+  ground-truth boxes (the IoU itself is ``torchvision.ops.box_iou``).
 
 Boxes are ``(x1, y1, x2, y2)`` in pixel units with ``x2``/``y2`` exclusive, as in torchvision: pixel
 ``(row, col)`` is the unit square ``[col, col + 1) x [row, row + 1)``, so a box around columns 3..5
 is ``x1 = 3, x2 = 6`` and a single pixel has area 1.
 
-Introduced in lecture 2 (GAP and CAM); reused in lecture 11 (explainable AI).
+Introduced in lecture 2 (GAP and CAM).
 """
 from __future__ import annotations
 
@@ -31,8 +31,10 @@ from scipy import ndimage
 from torch import Tensor, nn
 from torchvision.ops import box_iou
 
+from labkit.train import eval_mode, model_device
+
 __all__ = [
-    "ActivationsAndGradients", "best_box_iou", "box_iou", "cam_to_box", "cams_to_boxes",
+    "ActivationsAndGradients", "best_box_iou", "cam_to_box", "cams_to_boxes",
     "class_activation_map", "grad_cam", "grad_cam_plus_plus", "normalize_maps", "pointing_game",
     "pointing_game_hit", "upsample_maps",
 ]
@@ -71,7 +73,7 @@ def class_activation_map(features: Tensor, fc_weight: Tensor, class_idx) -> Tens
         ``Tensor[N, h, w]``: not upsampled, not normalised, not rectified. When the pooling is a mean,
         ``maps.mean((1, 2)) + fc.bias[c]`` is the class-``c`` logit: the map says where the score comes from.
 
-    Introduced in lecture 2 (GAP and CAM); reused in lecture 11 (explainable AI).
+    Introduced in lecture 2 (GAP and CAM).
     """
     if features.ndim == 3:
         features = features.unsqueeze(0)
@@ -92,7 +94,7 @@ def normalize_maps(maps: Tensor) -> Tensor:
 
     Each ``(H, W)`` map is scaled on its own. A constant map carries no "where" information and
     becomes all zeros (never NaN).
-    Introduced in lecture 2 (GAP and CAM); reused in lecture 11 (explainable AI).
+    Introduced in lecture 2 (GAP and CAM).
     """
     if maps.ndim < 2:
         raise ValueError(f"maps must be (..., H, W), got {tuple(maps.shape)}")
@@ -117,7 +119,7 @@ def upsample_maps(maps: Tensor, size: int | tuple[int, int], *, stride: int | No
     centre of its receptive field in a network whose convolutions and poolings are padded by
     ``k // 2`` (ResNet, VGG). Values between those points are interpolated bilinearly, and pixels
     beyond the last one (right and bottom) repeat the edge value.
-    Introduced in lecture 2 (GAP and CAM); reused in lecture 11 (explainable AI).
+    Introduced in lecture 2 (GAP and CAM).
     """
     if maps.ndim not in (2, 3):
         raise ValueError(f"maps must be (N, h, w) or (h, w), got {tuple(maps.shape)}")
@@ -148,7 +150,7 @@ class ActivationsAndGradients:
     also after an exception, the hook is removed and every submodule gets its previous mode back.
     Gradients come from ``torch.autograd.grad`` on the recorded activations, so no parameter's
     ``.grad`` is touched.
-    Introduced in lecture 2 (GAP and CAM); reused in lecture 11 (explainable AI).
+    Introduced in lecture 2 (GAP and CAM).
 
     Example::
 
@@ -163,7 +165,7 @@ class ActivationsAndGradients:
         self.model, self.target_layer = model, target_layer
         self.activations: Tensor | None = None
         self._handle = None
-        self._modes: list[bool] = []
+        self._eval_mode = None
 
     def _save(self, module: nn.Module, inputs, output):
         if not isinstance(output, Tensor) or output.ndim != 4:
@@ -176,17 +178,16 @@ class ActivationsAndGradients:
         return output.clone()
 
     def __enter__(self) -> ActivationsAndGradients:
-        # Every submodule's mode, not just the root's: a model may be half frozen on purpose.
-        self._modes = [m.training for m in self.model.modules()]
-        self.model.eval()
+        # eval_mode restores every submodule's mode, not just the root's: a model may be half frozen.
+        self._eval_mode = eval_mode(self.model)
+        self._eval_mode.__enter__()
         self._handle = self.target_layer.register_forward_hook(self._save)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._handle.remove()
         self._handle, self.activations = None, None
-        for m, mode in zip(self.model.modules(), self._modes):
-            m.training = mode
+        self._eval_mode.__exit__(exc_type, exc, tb)
 
     def __call__(self, images: Tensor, class_idx=None) -> tuple[Tensor, Tensor, Tensor]:
         """Forward ``images: Tensor[N, C, H, W]`` and differentiate the class logits.
@@ -244,10 +245,8 @@ def _gradient_cam(model: nn.Module, target_layer: nn.Module, images: Tensor, cla
         images = images.unsqueeze(0)
     if images.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W) or (C, H, W), got {tuple(images.shape)}")
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else images.device
     with ActivationsAndGradients(model, target_layer) as rec:
-        _, acts, grads = rec(images.to(device), class_idx)
+        _, acts, grads = rec(images.to(model_device(model)), class_idx)
     acts, grads = acts.float(), grads.float()
     cam = torch.einsum("nkhw,nk->nhw", acts, weights_fn(acts, grads))
     # ReLU at the layer's resolution (Selvaraju et al.: only evidence *for* the class), then
@@ -270,7 +269,7 @@ def grad_cam(model: nn.Module, target_layer: nn.Module, images: Tensor, class_id
         nothing in the layer speaks for the class). For a GAP + linear head and the last conv layer
         as target, this equals the normalised, rectified :func:`class_activation_map`.
 
-    Introduced in lecture 2 (GAP and CAM); reused in lecture 11 (explainable AI).
+    Introduced in lecture 2 (GAP and CAM).
     """
     return _gradient_cam(model, target_layer, images, class_idx, _grad_cam_weights)
 
@@ -282,7 +281,7 @@ def grad_cam_plus_plus(model: nn.Module, target_layer: nn.Module, images: Tensor
     Same arguments and ``Tensor[N, H, W]`` output in [0, 1] as :func:`grad_cam`; the channel
     weights sum only positive gradients, each weighted by ``alpha_ij`` (eq. 19), which helps when
     several instances of the class are in the image.
-    Introduced in lecture 2 (GAP and CAM); reused in lecture 11 (explainable AI).
+    Introduced in lecture 2 (GAP and CAM).
     """
     return _gradient_cam(model, target_layer, images, class_idx, _grad_cam_plus_plus_weights)
 
@@ -311,7 +310,7 @@ def cam_to_box(cam: Tensor, threshold: float = 0.2) -> Tensor:
         gives the whole image; a map with no positive value (e.g. all zeros) has no evidence and gives
         the empty box ``(0, 0, 0, 0)``, whose IoU with any box is 0.
 
-    Introduced in lecture 2 (GAP and CAM); reused in lecture 11 (explainable AI).
+    Introduced in lecture 2 (GAP and CAM).
     """
     _check_map(cam)
     if not 0.0 <= threshold <= 1.0:
@@ -332,7 +331,7 @@ def cam_to_box(cam: Tensor, threshold: float = 0.2) -> Tensor:
 def cams_to_boxes(cams: Tensor, threshold: float = 0.2) -> Tensor:
     """:func:`cam_to_box` for each map of ``cams: Tensor[N, H, W]``: ``Tensor[N, 4]`` in ``(x1, y1, x2, y2)``.
 
-    Introduced in lecture 2 (GAP and CAM); reused in lecture 11 (explainable AI).
+    Introduced in lecture 2 (GAP and CAM).
     """
     if cams.ndim != 3:
         raise ValueError(f"cams must be (N, H, W), got {tuple(cams.shape)}; for one map use cam_to_box")
@@ -355,7 +354,7 @@ def pointing_game_hit(cam: Tensor, boxes, tolerance: float = 0) -> bool:
     row-major order on ties, so a constant map points at the top-left pixel). It hits when its
     distance to the nearest box is at most ``tolerance`` pixels; Zhang et al. (2016) use 15 pixels
     at 224x224. With no boxes (``M = 0``) there is nothing to hit: False.
-    Introduced in lecture 2 (GAP and CAM); reused in lecture 11 (explainable AI).
+    Introduced in lecture 2 (GAP and CAM).
     """
     _check_map(cam)
     if tolerance < 0:
@@ -375,7 +374,7 @@ def pointing_game(cams: Tensor | Sequence[Tensor], boxes_list: Sequence, toleran
 
     ``cams`` is ``Tensor[N, H, W]`` or a list of ``(H, W)`` maps (sizes may differ); ``boxes_list``
     holds one ``Tensor[M_i, 4]`` per map. See :func:`pointing_game_hit`.
-    Introduced in lecture 2 (GAP and CAM); reused in lecture 11 (explainable AI).
+    Introduced in lecture 2 (GAP and CAM).
     """
     if len(cams) != len(boxes_list):
         raise ValueError(f"got {len(cams)} maps but {len(boxes_list)} box sets; pass one set of "
@@ -391,11 +390,11 @@ def best_box_iou(pred_box: Tensor, gt_boxes) -> float:
 
     Uses ``torchvision.ops.box_iou``. No ground-truth boxes gives 0.0. CAM localisation counts a
     box as correct when this is at least 0.5 (Zhou et al. 2016, after ILSVRC).
-    Introduced in lecture 2 (GAP and CAM); reused in lecture 11 (explainable AI).
+    Introduced in lecture 2 (GAP and CAM).
     """
     pred = _as_boxes(pred_box)
     if len(pred) != 1:
-        raise ValueError(f"pred_box must be one box (4,), got {len(pred)}; use box_iou for many")
+        raise ValueError(f"pred_box must be one box (4,), got {len(pred)}; use torchvision.ops.box_iou for many")
     gt = _as_boxes(gt_boxes)
     if len(gt) == 0:
         return 0.0

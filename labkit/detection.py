@@ -5,6 +5,9 @@ read; shapes and formats are in the docstrings.
 
 - :func:`box_convert`, :func:`box_area`, :func:`box_iou`, :func:`nms`, :func:`batched_nms` and
   :func:`masks_to_boxes` give the same numbers as their ``torchvision.ops`` namesakes (the tests check it).
+  :func:`box_iou`, :func:`nms` and :func:`batched_nms` are the lecture's reference, written to be read;
+  pipelines (post-processing, :func:`mean_average_precision`) call ``torchvision.ops`` instead, whose
+  compiled NMS is many times faster on the thousands of boxes a detector outputs.
 - :func:`mask_iou` is IoU for instance masks, as ``pycocotools.mask.iou`` computes it.
 - :func:`encode_yolo` / :func:`decode_yolo` turn boxes into YOLOv2/v3 regression targets and back;
   :func:`make_anchors` tiles anchor boxes over a feature map; :func:`kmeans_anchors` chooses anchor sizes
@@ -24,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torchvision
 from torch import Tensor
 
 __all__ = [
@@ -141,6 +145,8 @@ def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     ``IoU = area(A ∩ B) / (area(A) + area(B) - area(A ∩ B))``. The intersection's corners are the larger
     top-left corner and the smaller bottom-right corner; a negative width or height means no overlap, so
     it is clamped at 0. Two boxes of zero area give 0 / 0 = NaN, exactly like torchvision.
+    The lecture's reference: code that runs on every image calls ``torchvision.ops.box_iou`` (the same
+    arithmetic), as :func:`mean_average_precision` does.
 
     Args:
         boxes1: ``Tensor[N, 4]`` xyxy.
@@ -173,7 +179,8 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     sort, as torchvision's kernel does), so the result is the same as torchvision's, ties included.
 
     All ``N x N`` IoUs are computed at once, which is fine for the few thousand boxes left after a score
-    threshold (torchvision's GPU kernel does the same, as a bit mask).
+    threshold (torchvision's GPU kernel does the same, as a bit mask). The lecture's reference:
+    post-processing that runs on every image calls ``torchvision.ops.nms``.
 
     Args:
         boxes: ``Tensor[N, 4]`` xyxy.
@@ -209,7 +216,8 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     cannot overlap, and runs one :func:`nms`. That is fast but assumes coordinates >= 0 and, in float32,
     shifting by a large offset rounds the coordinates. Here we loop over the categories instead (as
     torchvision itself does for large inputs): the IoUs are exactly those of :func:`nms`, whatever the
-    coordinates.
+    coordinates. The lecture's reference: post-processing that runs on every image calls
+    ``torchvision.ops.batched_nms``.
 
     Args:
         boxes: ``Tensor[N, 4]`` xyxy.
@@ -622,7 +630,7 @@ def mean_average_precision(predictions: Sequence[Mapping[str, Tensor]], targets:
             ious = torch.zeros(len(pred["labels"]), len(true["labels"]), dtype=torch.float64)
         elif iou_type == "bbox":
             # float64, and 0 rather than NaN for empty boxes, exactly as pycocotools computes it.
-            ious = box_iou(pred["boxes"], true["boxes"]).nan_to_num(0.0)
+            ious = torchvision.ops.box_iou(pred["boxes"], true["boxes"]).nan_to_num(0.0)
         else:
             ious = _mask_iou(pred["masks"], true["masks"], torch.float64)
         for label in torch.cat((pred["labels"], true["labels"])).unique().tolist():

@@ -23,6 +23,8 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.models.resnet import BasicBlock
 from torchvision.ops import MultiScaleRoIAlign
 
+from labkit.train import predict
+
 # State dict of small_mask_rcnn(num_classes=4) (background, circle, square, triangle) trained on
 # labkit.data.synthetic_shapes scenes of 128 px; written by scripts/pretrain_small_mask_rcnn.py.
 SHAPES_CHECKPOINT: Path = Path(__file__).parent / "weights" / "small_mask_rcnn_shapes.pt"
@@ -45,7 +47,7 @@ class SmallResNet(nn.Module):
 
     The stages' outputs have strides 4, 8, 16 and 32. ``forward(x: Tensor[B, 3, H, W])`` returns the
     last one; :class:`BackboneWithFPN` runs the children in order and keeps all four by name
-    (``layer1`` ... ``layer4``).
+    (``layer1`` ... ``layer4``). Introduced in lecture 5.
     """
 
     def __init__(self, widths: tuple[int, ...] = STAGE_WIDTHS) -> None:
@@ -193,25 +195,15 @@ def detections(model: nn.Module, images_or_loader, *, mask_threshold: float = 0.
     ``(3, H, W)`` tensors, or a loader yielding ``(images, targets)`` batches (targets are ignored).
     Each dict has ``boxes`` (N, 4) xyxy pixels, ``scores`` (N,), ``labels`` (N,) int64 and, for a Mask
     R-CNN, ``masks`` (N, H, W) bool: the soft masks thresholded at ``mask_threshold``. That is the
-    format of :func:`labkit.detection.mean_average_precision`. Runs under ``model.eval()`` and
-    ``torch.inference_mode()``, then restores the model's train/eval modes. Introduced in lecture 5.
+    format of :func:`labkit.detection.mean_average_precision`. Runs through
+    :func:`labkit.train.predict` (eval mode, inference mode, the model's modes restored after).
+    Introduced in lecture 5.
     """
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    modes = [m.training for m in model.modules()]
-    model.eval()
-    out: list[dict[str, Tensor]] = []
-    try:
-        with torch.inference_mode():
-            for images in _as_image_batches(images_or_loader):
-                for pred in model([im.to(device) for im in images]):
-                    d = {k: v.cpu() for k, v in pred.items() if k != "masks"}
-                    if "masks" in pred:
-                        # (N, 1, H, W) probabilities; squeeze(1), not squeeze(), so that a single
-                        # detection keeps its (1, H, W) shape (a bug of the book's code).
-                        d["masks"] = pred["masks"].squeeze(1).cpu() > mask_threshold
-                    out.append(d)
-    finally:
-        for m, mode in zip(model.modules(), modes):
-            m.training = mode
-    return out
+    def binarize(preds: list[dict[str, Tensor]]) -> list[dict[str, Tensor]]:
+        # (N, 1, H, W) probabilities; squeeze(1), not squeeze(), so that a single detection keeps
+        # its (1, H, W) shape (a bug of the book's code).
+        return [{**p, "masks": p["masks"].squeeze(1) > mask_threshold} if "masks" in p else p for p in preds]
+
+    batches = ((images, []) for images in _as_image_batches(images_or_loader))  # no targets to keep
+    preds, _ = predict(model, batches, postprocess=binarize)
+    return preds

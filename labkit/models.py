@@ -1,8 +1,7 @@
 """Pretrained torchvision models that degrade honestly offline, and a Keras-like layer summary.
 
 Introduced in lecture 1 (CNN internals: AlexNet/VGG/ResNet anatomy); :func:`pretrained` is reused
-by the lectures that start from ImageNet weights (2, 6, 7, 11), :func:`summary` by lecture 3's
-layer table.
+by lectures 2, 4 and 5 (ImageNet and COCO weights), :func:`print_summary` by lectures 3 and 5.
 """
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ from torch import nn
 from torchvision.transforms import v2
 
 from labkit import env
+from labkit.train import eval_mode, model_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -33,7 +33,7 @@ def weights_cache_path(weights: torchvision.models.WeightsEnum) -> Path:
     """Where ``torch.hub`` looks for (and saves) the file of ``weights``.
 
     That is ``<torch.hub.get_dir()>/checkpoints/<file name in weights.url>``; putting a manual
-    download there makes :func:`pretrained` use it without any network.
+    download there makes :func:`pretrained` use it without any network. Introduced in lecture 1.
     """
     file_name = os.path.basename(urlparse(weights.url).path)
     return Path(torch.hub.get_dir()) / "checkpoints" / file_name
@@ -45,6 +45,7 @@ def imagenet_preprocess(resize: int = 256, crop: int = 224) -> nn.Module:
     Used only for models without a torchvision weights enum. Accepts what
     ``weights.transforms()`` accepts: a PIL image, or a tensor ``(C, H, W)`` / ``(B, C, H, W)``
     that is uint8 in [0, 255] or float in [0, 1]. Returns float32 ``(..., 3, crop, crop)``.
+    Introduced in lecture 1 (CNN internals), with :func:`pretrained`.
     """
     return v2.Compose([
         v2.ToImage(),  # PIL -> tensor; tensors pass through unchanged
@@ -177,7 +178,7 @@ class LayerRow:
     of such tuples for a tuple/list of tensors, and None for anything else. ``params`` counts
     the module's parameters (its submodules' included), ``trainable`` those with
     ``requires_grad``; both are 0 on a repeated call of a module, so that sums are not
-    double counted.
+    double counted. Introduced in lecture 1 (CNN internals).
     """
 
     name: str
@@ -230,9 +231,8 @@ def summary(model: nn.Module, example: torch.Tensor | Sequence[int], *,
             raise TypeError("example must be a tensor or an input size with the batch dimension, "
                             f"e.g. (1, 3, 224, 224); got {example!r}.")
         first = next(model.parameters(), None)
-        example = torch.zeros(tuple(example),
-                              device=first.device if first is not None else None,
-                              dtype=first.dtype if first is not None and first.is_floating_point() else None)
+        dtype = first.dtype if first is not None and first.is_floating_point() else None
+        example = torch.zeros(tuple(example), device=model_device(model), dtype=dtype)
 
     rows: list[LayerRow] = []
     seen: set[int] = set()
@@ -246,19 +246,15 @@ def summary(model: nn.Module, example: torch.Tensor | Sequence[int], *,
             rows.append(LayerRow(name, type(module).__name__, _shape_of(output), params, trainable))
         return hook
 
-    modes = {m: m.training for m in model.modules()}
     handles = []
     try:
         for name, module in _selected_modules(model, depth):
             handles.append(module.register_forward_hook(make_hook(name)))
-        model.eval()
-        with torch.inference_mode():
+        with eval_mode(model), torch.inference_mode():
             model(example)
     finally:
         for handle in handles:
             handle.remove()
-        for module, training in modes.items():
-            module.training = training
     return rows
 
 

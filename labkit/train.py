@@ -1,10 +1,12 @@
 """A training loop a reader understands in one screen: :func:`fit`, :func:`evaluate`, :func:`predict`.
 
 Introduced in lecture 1 (CNN internals), where a small CNN is trained so that its filters show
-structure; every later lecture that trains a model (2 GAP/CAM, 3 chest X-rays, 4 YOLO, ...) uses it.
+structure; lectures 2 to 5 (GAP/CAM, chest X-rays, YOLO, Mask R-CNN) train their models with it.
 
-In the spirit of torchvision's ``references/detection/engine.py``: no callbacks, no hooks, just a
-loop, a progress bar and a :class:`History` to plot with :func:`labkit.viz.plot_history`.
+In the spirit of torchvision's ``references/detection/engine.py``: :func:`fit` is a loop over
+:func:`train_one_epoch` and :func:`evaluate`, with a progress bar and a :class:`History` to plot with
+:func:`labkit.viz.plot_history`; no callbacks, no hooks. :func:`eval_mode`, :func:`model_device` and
+:func:`to_device` are the small helpers the rest of the package shares.
 """
 from __future__ import annotations
 
@@ -13,12 +15,14 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.optim.lr_scheduler import LRScheduler
 from tqdm.auto import tqdm
 
 from labkit.env import device as default_device
@@ -37,6 +41,7 @@ class History:
     """Per-epoch record of a :func:`fit` run; every list has one entry per epoch.
 
     ``metrics`` keys are ``"train_<name>"`` and ``"val_<name>"`` for each metric passed to fit.
+    Introduced in lecture 1 (CNN internals).
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -99,8 +104,14 @@ def accuracy(outputs: Tensor, targets: Tensor) -> float:
 
 
 @contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """model.eval() for the block, then every submodule back to the mode it had (not just the root's)."""
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """``model.eval()`` for the block, then every submodule back to its own mode, even on error.
+
+    Not just the root's mode: a half-frozen model (a backbone kept in eval mode while the head
+    trains) comes back half frozen. ``with eval_mode(model): ...`` is what :func:`evaluate`,
+    :func:`predict`, :func:`labkit.models.summary`, :mod:`labkit.cam` and
+    :func:`labkit.mask_rcnn.detections` run under. Introduced in lecture 1 (CNN internals).
+    """
     modes = [m.training for m in model.modules()]
     model.eval()
     try:
@@ -110,14 +121,27 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
             m.training = mode
 
 
-def to_device(obj, device: torch.device | str):
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter; the CPU for a model without parameters.
+
+    Where :func:`evaluate`, :func:`predict` and :mod:`labkit.cam` send the inputs when no device
+    is given. Introduced in lecture 1 (CNN internals).
+    """
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def to_device(obj: Any, device: torch.device | str) -> Any:
     """``obj`` with every tensor in it moved to ``device``: a tensor, or lists, tuples and dicts of them.
 
     Detection models take a list of images and a list of target dicts (lectures 4 and 5), so batches
     are not always one tensor. Anything that is not a tensor is returned as it is.
+    Introduced in lecture 1 (CNN internals).
     """
     if isinstance(obj, Tensor):
-        return obj.to(device, non_blocking=True)
+        # A copy to the GPU may overlap with compute; a copy back to the CPU must block, or the
+        # host could read the tensor before it has arrived.
+        return obj.to(device, non_blocking=torch.device(device).type != "cpu")
     if isinstance(obj, Mapping):
         return {k: to_device(v, device) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -140,9 +164,50 @@ def _step_loss(model: nn.Module, inputs, targets, loss_fn: Callable | None) -> t
     return loss_fn(outputs, targets), outputs
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
+def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer, *,
+                    loss_fn: Callable | None, metrics: Mapping[str, Metric] | None = None,
+                    device: torch.device | str | None = None,
+                    scaler: torch.amp.GradScaler | None = None, bar: tqdm | None = None) -> dict[str, float]:
+    """One pass over ``loader`` in train mode, one optimizer step per batch.
+
+    Returns ``{"loss": ..., <metric name>: ...}``, batch means weighted by batch size, as
+    :func:`evaluate` does (the metrics on the training batches, computed in train mode).
+    ``loss_fn=None``: the model returns its own loss dict (see :func:`fit`). An enabled ``scaler``
+    trains in mixed precision (``torch.autocast`` on CUDA); ``bar`` (a tqdm bar) is advanced every
+    batch. ``device`` defaults to the device of the model's parameters.
+    Introduced in lecture 1 (CNN internals), as the body of :func:`fit`.
+    """
+    device = torch.device(device) if device is not None else model_device(model)
+    metrics = dict(metrics or {})
+    if scaler is None:
+        scaler = torch.amp.GradScaler("cuda", enabled=False)  # disabled: a pass-through
+    show = bar is not None and not bar.disable
+    model.train()
+    loss_sum = torch.zeros((), device=device)  # summed on the device; read every POSTFIX_EVERY
+    sums: dict[str, float | Tensor] = {k: 0.0 for k in metrics}
+    seen = 0
+    for i, (inputs, targets) in enumerate(loader):
+        inputs, targets = to_device(inputs, device), to_device(targets, device)
+        optimizer.zero_grad(set_to_none=True)  # before the forward: old grads freed, lower peak memory
+        with torch.autocast("cuda") if scaler.is_enabled() else contextlib.nullcontext():
+            loss, outputs = _step_loss(model, inputs, targets, loss_fn)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        n = len(inputs)
+        loss_sum.add_(loss.detach(), alpha=n)
+        seen += n
+        if metrics:
+            with torch.no_grad():
+                for k, fn in metrics.items():
+                    sums[k] = sums[k] + fn(outputs.detach(), targets) * n
+        if show:
+            bar.update()
+            if i % POSTFIX_EVERY == 0:
+                bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", refresh=False)
+    if seen == 0:
+        raise ValueError("train_one_epoch: the training loader yielded no batches")
+    return {"loss": loss_sum.item() / seen, **{k: float(v) / seen for k, v in sums.items()}}
 
 
 def evaluate(model: nn.Module, loader: Iterable, *, loss_fn: Callable | None = None,
@@ -152,16 +217,15 @@ def evaluate(model: nn.Module, loader: Iterable, *, loss_fn: Callable | None = N
 
     Returns ``{"loss": ..., <metric name>: ...}`` ("loss" only when ``loss_fn`` is given).
     ``loss_fn`` must return the batch mean (``reduction="mean"``, PyTorch's default). Runs under
-    ``model.eval()`` and ``torch.inference_mode()`` and restores the model's modes afterwards.
-    ``device`` defaults to the device of the model's parameters.
-    Introduced in lecture 1 (CNN internals).
+    :func:`eval_mode` and ``torch.inference_mode()``. ``device`` defaults to the device of the
+    model's parameters. Introduced in lecture 1 (CNN internals).
     """
-    device = torch.device(device) if device is not None else _model_device(model)
+    device = torch.device(device) if device is not None else model_device(model)
     metrics = dict(metrics or {})
     loss_sum = torch.zeros((), device=device)  # stays on the device: one sync at the end
     sums: dict[str, float | Tensor] = {k: 0.0 for k in metrics}
     seen = 0
-    with _eval_mode(model), torch.inference_mode():
+    with eval_mode(model), torch.inference_mode():
         for inputs, targets in loader:
             inputs, targets = to_device(inputs, device), to_device(targets, device)
             outputs = model(inputs)
@@ -178,24 +242,37 @@ def evaluate(model: nn.Module, loader: Iterable, *, loss_fn: Callable | None = N
     return result
 
 
-def predict(model: nn.Module, loader: Iterable, *,
-            device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
-    """All outputs and targets of ``loader``, concatenated on the CPU: ``(Tensor[N, ...], Tensor[N, ...])``.
+def predict(model: nn.Module, loader: Iterable, *, device: torch.device | str | None = None,
+            postprocess: Callable | None = None) -> tuple[Tensor | list, Tensor | list]:
+    """All outputs and targets of ``loader``, on the CPU: ``(Tensor[N, ...], Tensor[N, ...])``.
 
-    Runs under ``model.eval()`` and ``torch.inference_mode()`` and restores the model's modes.
-    The returned tensors are ordinary tensors without grad (not inference tensors), so they can be
-    used freely afterwards. Introduced in lecture 1 (CNN internals).
+    ``loader`` yields ``(inputs, targets)``; nested inputs (a list of images) are moved with
+    :func:`to_device`. Tensors are concatenated; a list of dicts per batch (a detection model's
+    outputs, its targets) becomes one list with a dict per image. ``postprocess(outputs)`` runs on
+    each batch's outputs before they leave the device (:func:`labkit.mask_rcnn.detections`
+    thresholds masks there, so soft masks of every image are never held at once). Runs under
+    :func:`eval_mode` and ``torch.inference_mode()``; concatenated tensors are ordinary tensors
+    without grad (not inference tensors). ``device`` defaults to the device of the model's
+    parameters. Introduced in lecture 1 (CNN internals).
     """
-    device = torch.device(device) if device is not None else _model_device(model)
+    device = torch.device(device) if device is not None else model_device(model)
     outputs, targets = [], []
-    with _eval_mode(model), torch.inference_mode():
-        for x, y in loader:
-            outputs.append(model(x.to(device, non_blocking=True)).cpu())
-            targets.append(y.cpu() if isinstance(y, Tensor) else torch.as_tensor(y))
+    with eval_mode(model), torch.inference_mode():
+        for inputs, y in loader:
+            out = model(to_device(inputs, device))
+            outputs.append(to_device(postprocess(out) if postprocess is not None else out, "cpu"))
+            targets.append(to_device(y, "cpu"))
     if not outputs:
         raise ValueError("predict: the loader yielded no batches")
     # Concatenating outside inference_mode gives normal tensors a student can reuse anywhere.
-    return torch.cat(outputs), torch.cat(targets)
+    return _join(outputs), _join(targets)
+
+
+def _join(batches: list) -> Tensor | list:
+    """Per-batch results as one: lists of dicts (one per image) chained, anything else concatenated."""
+    if all(isinstance(b, (list, tuple)) and all(isinstance(d, Mapping) for d in b) for b in batches):
+        return [d for b in batches for d in b]
+    return torch.cat([torch.as_tensor(b) for b in batches])
 
 
 def _rng_state() -> dict:
@@ -223,25 +300,70 @@ def _save_atomic(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _save_checkpoint(folder: Path, epoch: int, history: History, monitor: str, model: nn.Module,
+                     optimizer: torch.optim.Optimizer, scheduler: LRScheduler | None,
+                     scaler: torch.amp.GradScaler) -> None:
+    """``last.pt`` after every epoch, and ``best.pt`` too when ``monitor`` is at its best so far."""
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict() if scheduler is not None else None,
+             "scaler": scaler.state_dict(), "epoch": epoch,
+             "history": history.to_dict(), "rng": _rng_state()}
+    _save_atomic(state, folder / "last.pt")
+    if history.best_epoch(monitor) == epoch:
+        _save_atomic(state, folder / "best.pt")
+
+
+def _resume(folder: Path | None, model: nn.Module, optimizer: torch.optim.Optimizer,
+            scheduler: LRScheduler | None, scaler: torch.amp.GradScaler,
+            device: torch.device) -> tuple[History, int]:
+    """Load ``folder/last.pt`` into model, optimizer, scheduler, scaler and the RNGs; return
+    (history so far, next epoch)."""
+    if folder is None:
+        raise ValueError("resume=True needs checkpoint=<folder> holding last.pt")
+    if not (folder / "last.pt").is_file():
+        raise FileNotFoundError(f"resume=True but there is no checkpoint at {folder / 'last.pt'}; "
+                                f"train once with checkpoint={str(folder)!r} or pass resume=False")
+    state = torch.load(folder / "last.pt", map_location=device, weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if state["scaler"]:  # empty when saved without AMP (e.g. on a CPU)
+        scaler.load_state_dict(state["scaler"])
+    _set_rng_state(state["rng"])  # so the resumed epochs shuffle exactly as an uninterrupted run
+    return History.from_dict(state["history"]), state["epoch"] + 1
+
+
+def _length(loader: Iterable) -> int | None:
+    """Batches per epoch for the progress bar; None for an iterable-style dataset (the bar just counts)."""
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = None, *,
         epochs: int, optimizer: torch.optim.Optimizer, loss_fn: Callable | None,
-        scheduler=None, metrics: Mapping[str, Metric] | None = None,
+        scheduler: LRScheduler | None = None, metrics: Mapping[str, Metric] | None = None,
         device: torch.device | str | None = None, amp: bool = False,
         checkpoint: str | os.PathLike | None = None, resume: bool = False,
         quiet: bool = False, name: str = "") -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
+    Each epoch is :func:`train_one_epoch`, then :func:`evaluate` on ``val_loader`` if given.
     Loaders yield ``(inputs, targets)``, each a tensor or a list/tuple/dict of tensors (moved to the
     device by :func:`to_device`); ``loss_fn`` returns the batch mean. ``loss_fn=None`` is for models
     that compute their own losses, as torchvision's detection models do: ``model(inputs, targets)``
     returns a dict of losses, which are summed (lecture 5, Mask R-CNN); then ``metrics`` and
-    ``val_loader`` are not supported (evaluate those models with their own metric, e.g. AP). ``metrics`` maps a name
-    to ``fn(outputs, targets) -> float`` (batch mean, e.g. :func:`accuracy`), recorded as
-    ``"train_<name>"`` (on the training batches, in train mode) and ``"val_<name>"``.
+    ``val_loader`` are not supported (evaluate those models with their own metric, e.g. AP).
+    ``metrics`` maps a name to ``fn(outputs, targets) -> float`` (batch mean, e.g. :func:`accuracy`),
+    recorded as ``"train_<name>"`` (on the training batches, in train mode) and ``"val_<name>"``.
     ``device`` defaults to :func:`labkit.env.device`; the model is moved there.
     ``amp=True`` uses mixed precision (``torch.autocast`` + ``GradScaler``) on CUDA only; elsewhere it
     prints a note and trains in fp32. ``scheduler.step()`` runs once per epoch (with the monitored
-    loss for ``ReduceLROnPlateau``). With ``checkpoint=folder``, ``last.pt`` is written every epoch
+    loss for ``ReduceLROnPlateau``); to step one after every batch, hook it to the optimizer as
+    lecture 4 does (``optimizer.register_step_post_hook(lambda *_: scheduler.step())``, and pass no
+    ``scheduler``). With ``checkpoint=folder``, ``last.pt`` is written every epoch
     and ``best.pt`` whenever the val loss (train loss without a val_loader) improves; each holds the
     state_dicts of model, optimizer, scheduler and scaler, the 0-based ``epoch``, the ``history`` as
     a plain dict and the RNG states. ``resume=True`` continues from ``last.pt`` at the next epoch and
@@ -255,31 +377,16 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
                          "metrics/val_loader and evaluate afterwards (e.g. labkit.detection.mean_average_precision).")
     device = torch.device(device) if device is not None else default_device()
     model.to(device)
-    metrics = dict(metrics or {})
     use_amp = amp and device.type == "cuda"
     if amp and not use_amp and not quiet:
         print(f"note: amp=True needs CUDA; training in fp32 on {device.type}.")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    autocast = (lambda: torch.autocast("cuda")) if use_amp else contextlib.nullcontext
     monitor = "val_loss" if val_loader is not None else "train_loss"
     folder = Path(checkpoint) if checkpoint is not None else None
 
     history, start = History(name=name), 0
     if resume:
-        if folder is None:
-            raise ValueError("resume=True needs checkpoint=<folder> holding last.pt")
-        if not (folder / "last.pt").is_file():
-            raise FileNotFoundError(f"resume=True but there is no checkpoint at {folder / 'last.pt'}; "
-                                    f"train once with checkpoint={str(folder)!r} or pass resume=False")
-        state = torch.load(folder / "last.pt", map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        if state["scaler"]:  # empty when saved without AMP (e.g. on a CPU)
-            scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])  # so the resumed epochs shuffle exactly as an uninterrupted run
-        history, start = History.from_dict(state["history"]), state["epoch"] + 1
+        history, start = _resume(folder, model, optimizer, scheduler, scaler, device)
         history.name = name or history.name
         if start >= epochs and not quiet:
             print(f"note: {folder / 'last.pt'} already holds {start} epochs (>= epochs={epochs}); "
@@ -289,66 +396,28 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
 
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
-        model.train()
-        try:
-            total = len(train_loader)
-        except TypeError:  # an iterable-style dataset has no length; the bar just counts
-            total = None
-        bar = tqdm(total=total, desc=f"{name + ' ' if name else ''}epoch {epoch + 1}/{epochs}",
-                   unit="batch", disable=quiet, leave=True)
-        loss_sum = torch.zeros((), device=device)  # summed on the device; read every POSTFIX_EVERY
-        sums: dict[str, float | Tensor] = {k: 0.0 for k in metrics}
-        seen = 0
-        for i, (inputs, targets) in enumerate(train_loader):
-            inputs, targets = to_device(inputs, device), to_device(targets, device)
-            optimizer.zero_grad(set_to_none=True)  # before the forward: old grads freed, lower peak memory
-            with autocast():
-                loss, outputs = _step_loss(model, inputs, targets, loss_fn)
-            scaler.scale(loss).backward()  # scaler is a pass-through when amp is off
-            scaler.step(optimizer)
-            scaler.update()
-            n = len(inputs)
-            loss_sum.add_(loss.detach(), alpha=n)
-            seen += n
-            if metrics:
-                with torch.no_grad():
-                    for k, fn in metrics.items():
-                        sums[k] = sums[k] + fn(outputs.detach(), targets) * n
-            if not quiet:
-                bar.update()
-                if i % POSTFIX_EVERY == 0:
-                    bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", refresh=False)
-        if seen == 0:
-            bar.close()
-            raise ValueError("fit: train_loader yielded no batches")
-
-        history.train_loss.append(loss_sum.item() / seen)
-        for k, v in sums.items():
-            history.metrics.setdefault(f"train_{k}", []).append(float(v) / seen)
-        if val_loader is not None:
-            val = evaluate(model, val_loader, loss_fn=loss_fn, metrics=metrics, device=device)
-            history.val_loss.append(val.pop("loss"))
-            for k, v in val.items():
-                history.metrics.setdefault(f"val_{k}", []).append(v)
-        if scheduler is not None:
+        desc = f"{name + ' ' if name else ''}epoch {epoch + 1}/{epochs}"
+        with tqdm(total=_length(train_loader), desc=desc, unit="batch", disable=quiet, leave=True) as bar:
+            train = train_one_epoch(model, train_loader, optimizer, loss_fn=loss_fn, metrics=metrics,
+                                    device=device, scaler=scaler, bar=bar)
+            val = {}
+            if val_loader is not None:
+                val = evaluate(model, val_loader, loss_fn=loss_fn, metrics=metrics, device=device)
+            history.train_loss.append(train.pop("loss"))
+            if val:
+                history.val_loss.append(val.pop("loss"))
+            for prefix, result in (("train", train), ("val", val)):
+                for k, v in result.items():
+                    history.metrics.setdefault(f"{prefix}_{k}", []).append(v)
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(history._series(monitor)[-1])
-            else:
+            elif scheduler is not None:
                 scheduler.step()
-        history.seconds.append(time.perf_counter() - t0)
-
-        last = {k: v[-1] for k, v in history.metrics.items()}
-        bar.set_postfix(train_loss=f"{history.train_loss[-1]:.4f}",
-                        **({"val_loss": f"{history.val_loss[-1]:.4f}"} if history.val_loss else {}),
-                        **{k: f"{v:.4f}" for k, v in last.items()})
-        bar.close()
-
+            history.seconds.append(time.perf_counter() - t0)
+            bar.set_postfix(train_loss=f"{history.train_loss[-1]:.4f}",
+                            **({"val_loss": f"{history.val_loss[-1]:.4f}"} if history.val_loss else {}),
+                            **{k: f"{v[-1]:.4f}" for k, v in history.metrics.items()})
         if folder is not None:
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                     "scaler": scaler.state_dict(), "epoch": epoch,
-                     "history": history.to_dict(), "rng": _rng_state()}
-            _save_atomic(state, folder / "last.pt")
-            if history.best_epoch(monitor) == epoch:
-                _save_atomic(state, folder / "best.pt")
+            _save_checkpoint(folder, epoch, history, monitor, model, optimizer, scheduler, scaler)
     return history
+

@@ -3,7 +3,7 @@
 Lecture 5 fine-tunes a Mask R-CNN on pedestrians (PennFudanPed or its twin). Offline there is no COCO
 checkpoint to start from, so this script makes one: :func:`labkit.mask_rcnn.small_mask_rcnn` with
 4 classes (background, circle, square, triangle) trained from random weights on scenes of
-:func:`labkit.data.synthetic_shapes.make_shapes_scene` at 128 px, a different task from pedestrians.
+:func:`labkit.data.yolo_twin.make_shapes_scene` at 128 px, a different task from pedestrians.
 What transfers is what a COCO model brings to PennFudan, on a small scale: a backbone and FPN that see
 edges, regions and objects, an RPN that proposes "object-like" boxes, box and mask heads that know what
 an object's outline looks like. The class-specific predictors are replaced before fine-tuning.
@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from labkit.data.synthetic_shapes import SHAPE_CLASSES, make_shapes_scene
+from labkit.data.yolo_twin import SHAPE_CLASSES, make_shapes_scene
 from labkit.detection import mean_average_precision
 from labkit.mask_rcnn import SHAPES_CHECKPOINT, detections, small_mask_rcnn
 

@@ -1,13 +1,11 @@
-"""Tests for labkit.checks: the run_check machinery and the lecture 1 checks."""
+"""Tests for labkit.checks.core: the run_check machinery, shown on a lecture 1 check."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
-from torch import nn
 
 from labkit.checks import CheckResult, run_check
-from labkit.checks import cnn_internals as checks
+from labkit.checks import l01_cnn_internals as checks
 from labkit.checks.core import mismatch, short_repr
 
 
@@ -29,29 +27,6 @@ def output_size_stub(n, kernel, stride=1, padding=0, dilation=1):
 
 def output_size_crashes(n, kernel, stride=1, padding=0, dilation=1):
     raise ValueError("stride must be positive")
-
-
-def receptive_field(layers):
-    field, jump = 1, 1
-    for layer in layers:
-        kernel, stride = layer[0], layer[1]
-        dilation = layer[2] if len(layer) == 3 else 1
-        field += (kernel - 1) * dilation * jump
-        jump *= stride
-    return field
-
-
-def conv2d_loops(image, kernel, stride=1, padding=0):
-    padded = np.pad(image, padding)
-    kh, kw = kernel.shape
-    out_h = (padded.shape[0] - kh) // stride + 1
-    out_w = (padded.shape[1] - kw) // stride + 1
-    out = np.zeros((out_h, out_w))
-    for i in range(out_h):
-        for j in range(out_w):
-            window = padded[i * stride:i * stride + kh, j * stride:j * stride + kw]
-            out[i, j] = (window * kernel).sum()
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,6 +136,48 @@ def test_custom_compare_can_give_a_reason():
     assert run_check("sign", lambda x: 2 * x, lambda x: x, [(2,)], compare=lambda e, g: e * g > 0)
 
 
+def test_compare_with_three_arguments_sees_each_case():
+    seen = []
+
+    def compare(expected, got, case):
+        seen.append(case)
+        n, _ = case
+        return got == expected, f"for n={n}, n // 2 rounds down"
+
+    cases = [(4, "even"), (5, "odd")]
+    result = run_check("half", lambda n, _: n / 2, lambda n, _: n // 2, cases, compare=compare)
+    assert seen == cases
+    assert result.status == "failed" and result.case == 2 and "for n=5, n // 2 rounds down" in result.message
+
+
+def test_compare_with_an_optional_third_parameter_is_not_given_the_case():
+    def compare(expected, got, tolerance=0.5):
+        return abs(expected - got) <= tolerance
+
+    assert run_check("close", lambda x: x + 0.25, lambda x: x, [(1.0,), (2.0,)], compare=compare, quiet=True)
+
+
+def test_quiet_prints_nothing_and_returns_the_first_failing_case(capsys):
+    result = run_check("double", lambda x: 2 * x if x < 3 else x, lambda x: 2 * x, [(1,), (2,), (3,), (4,)],
+                       quiet=True)
+    assert capsys.readouterr().out == ""
+    assert result.status == "failed" and not result and result.case == 3 and result.n_cases == 4
+    assert result.message.startswith("❌ double: case 3 of 4 failed — inputs: 3, expected: 6, got: 3")
+    stub = run_check("output_size", output_size_stub, output_size, [(32, 3)], quiet=True)
+    assert stub.status == "not attempted" and capsys.readouterr().out == ""
+
+
+def test_quiet_holds_back_only_the_verdict(capsys):
+    def chatty(x):
+        print("debug", x)
+        return x
+
+    assert run_check("same", chatty, lambda x: x, [(1,)], quiet=True)
+    assert capsys.readouterr().out == "debug 1\n"
+    assert run_check("same", chatty, lambda x: x, [(1,)]).message == "✅ same: all 1 cases passed"
+    assert capsys.readouterr().out == "debug 1\n✅ same: all 1 cases passed\n"
+
+
 def test_long_values_are_truncated_but_keep_their_shape():
     text = short_repr(np.arange(10_000.0).reshape(100, 100), limit=80)
     assert len(text) <= 80 + len(" (shape (100, 100))")
@@ -172,69 +189,3 @@ def test_bool_of_result_follows_status_only():
     assert bool(CheckResult("x", "passed", ""))
     for status in ("failed", "not attempted", "error"):
         assert not CheckResult("x", status, "")
-
-
-# --------------------------------------------------------------------------------------------
-# Lecture 1 checks and their references
-# --------------------------------------------------------------------------------------------
-
-def test_output_size_reference_matches_the_formula():
-    for case in checks._OUTPUT_SIZE_CASES:
-        assert checks._output_size_reference(**case) == output_size(**case)
-
-
-def test_receptive_field_check_accepts_the_recurrence(capsys):
-    assert checks.check_receptive_field(receptive_field)
-    result = checks.check_receptive_field(lambda layers: sum(layer[0] for layer in layers))
-    assert not result and "expected: 5, got: 6" in result.message
-
-
-def _measured_receptive_field(layers) -> int:
-    """Backpropagate from output pixel (0, 0) of a real conv stack; count input pixels reached."""
-    expected = checks._receptive_field_reference(layers)
-    convs = []
-    for layer in layers:
-        kernel, stride, dilation = (tuple(layer) + (1,))[:3]
-        conv = nn.Conv2d(1, 1, kernel, stride=stride, dilation=dilation, bias=False).double()
-        nn.init.ones_(conv.weight)  # positive weights: no gradient cancels out
-        convs.append(conv)
-    size = expected + 5  # room for the whole field plus a margin that must stay untouched
-    x = torch.zeros(1, 1, size, size, dtype=torch.float64, requires_grad=True)
-    y = nn.Sequential(*convs)(x)
-    y[0, 0, 0, 0].backward()
-    rows = torch.nonzero(x.grad[0, 0].abs().sum(dim=1)).flatten()
-    cols = torch.nonzero(x.grad[0, 0].abs().sum(dim=0)).flatten()
-    assert int(rows.max() - rows.min() + 1) == int(cols.max() - cols.min() + 1)
-    return int(rows.max() - rows.min() + 1)
-
-
-@pytest.mark.parametrize("case", checks._RECEPTIVE_FIELD_CASES, ids=lambda c: str(c[0])[:40])
-def test_receptive_field_reference_matches_pytorch_gradients(case):
-    (layers,) = case
-    assert _measured_receptive_field(layers) == checks._receptive_field_reference(layers)
-
-
-def test_conv2d_loops_check_passes_loops_and_rejects_flipped_kernel(capsys):
-    assert checks.check_conv2d_loops(conv2d_loops)
-
-    def true_convolution(image, kernel, stride=1, padding=0):
-        return conv2d_loops(image, kernel[::-1, ::-1], stride, padding)
-
-    result = checks.check_conv2d_loops(true_convolution)
-    assert not result and "values differ" in result.message
-
-
-def test_conv2d_loops_check_reports_missing_padding_as_shape_mismatch(capsys):
-    result = checks.check_conv2d_loops(lambda image, kernel, stride=1, padding=0:
-                                       conv2d_loops(image, kernel, stride, 0))
-    assert not result and "padding=1" in result.message
-    assert "shape mismatch: expected shape (5, 5), got shape (3, 3)" in result.message
-
-
-def test_conv2d_cases_cover_stride_padding_and_non_square_kernels():
-    kernels = [c["kernel"].shape for c in checks._CONV2D_CASES]
-    assert any(kh != kw for kh, kw in kernels)
-    assert any(c.get("stride", 1) == 2 for c in checks._CONV2D_CASES)
-    assert any(c.get("padding", 0) == 1 for c in checks._CONV2D_CASES)
-    # Seeded: the cases are the same on every import.
-    assert np.array_equal(checks._conv2d_cases()[0]["image"], checks._CONV2D_CASES[0]["image"])

@@ -1,5 +1,4 @@
 """Tests of labkit.data.all_idb (lecture 2): loaders and checks on tiny trees in ALL-IDB's real layout."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +111,7 @@ def test_corrupt_or_truncated_image_raises_naming_the_file(hand_tree):
     (hand_tree / "ALL_IDB2/img/Im002_0.tif").write_bytes(b"this is not a TIFF at all" * 10)
     data = ALLIDB2(hand_tree)
     assert data[0][1] == 1  # the other files still read
-    with pytest.raises(ImageReadError, match=r"Im002_0\.tif.*copy it again"):
+    with pytest.raises(ImageReadError, match=r"Im002_0\.tif.*Copy it again"):
         data[1]
     slide = hand_tree / "ALL_IDB1/im/Im001_1.jpg"
     save(slide, size=(300, 200))
@@ -127,7 +126,7 @@ def test_missing_folder_raises_dataset_not_found_with_instructions(tmp_path):
             loader(tmp_path / "nowhere")
         message = str(caught.value)
         assert "scotti.di.unimi.it" in message and "ALL_IDB2" in message
-        assert f"python data_scripts/all_idb.py --root {tmp_path / 'nowhere'}" in message
+        assert f"python -m labkit.data verify all-idb --folder {tmp_path / 'nowhere'}" in message
         assert isinstance(caught.value, FileNotFoundError)
     (tmp_path / "ALL_IDB2/img").mkdir(parents=True)  # an empty folder is not a dataset either
     with pytest.raises(DatasetNotFoundError):
@@ -171,7 +170,7 @@ def test_verify_reports_wrong_counts_strictly_or_leniently(twin):
     assert any("ALL-IDB1: 4 images" in e and "expected 108" in e for e in strict.errors)
     lenient = verify_all_idb(twin, strict=False)
     assert lenient.ok and lenient.counts == {"ALL-IDB2": 6, "ALL-IDB1": 4}
-    assert lenient.labels["ALL-IDB2"] == {1: 3, 0: 3}
+    assert lenient.details["labels"]["ALL-IDB2"] == {1: 3, 0: 3}
     assert any("not 257x257" in w for w in lenient.warnings)  # 32-pixel patches
     assert "OK" in str(lenient)
 
@@ -198,21 +197,15 @@ def test_verify_warns_about_missing_annotations_and_disagreeing_labels(hand_tree
 
 def test_verify_missing_root_is_an_error_not_an_exception(tmp_path):
     report = verify_all_idb(tmp_path / "nowhere")
-    assert not report.ok and "data_scripts/all_idb.py" in report.errors[0]
+    assert not report.ok and "python -m labkit.data verify all-idb" in report.errors[0]
 
 
-def load_script():
-    path = Path(__file__).resolve().parent.parent / "data_scripts" / "all_idb.py"
-    spec = importlib.util.spec_from_file_location("all_idb_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def test_command_line_exit_status_follows_the_report(twin, tmp_path, capsys):
+    from labkit.data.__main__ import main
 
-
-def test_script_exit_status_follows_the_report(twin, tmp_path, capsys):
-    script = load_script()
-    assert script.main(["--root", str(twin)]) == 1  # 6 and 4 images, not 260 and 108
+    assert main(["verify", "all-idb", "--folder", str(twin)]) == 1  # 6 and 4 images, not 260 and 108
     assert "expected 260" in capsys.readouterr().out
-    assert script.main(["--root", str(twin), "--lenient"]) == 0
-    assert script.main(["--root", str(tmp_path / "nowhere")]) == 1
-    assert "scotti.di.unimi.it" in capsys.readouterr().out
+    assert main(["verify", "all-idb", "--folder", str(twin), "--lenient"]) == 0
+    assert main(["verify", "all-idb", "--root", str(tmp_path / "nowhere")]) == 1
+    out = capsys.readouterr().out
+    assert "scotti.di.unimi.it" in out and str(tmp_path / "nowhere" / "all-idb") in out

@@ -1,7 +1,7 @@
 """Tests of labkit.data.chest_xray (lecture 3): ImageFolder on tiny trees in the real layout, the checker,
-patient splits, the synthetic twin and data_scripts/chest_xray.py."""
-import importlib.util
-import subprocess
+patient splits, fetching the release and the verify command."""
+import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from labkit.data import DatasetNotFoundError
+from labkit.data import DatasetNotFoundError, access, get_dataset
 from labkit.data import chest_xray as cx
-from labkit.data.chest_xray import (CLASSES, XrayTensors, chest_xray_data, chest_xray_folder, load_split,
-                                    make_radiograph, patient_id, split_by_patient, verify_chest_xray,
-                                    write_chest_xray_twin)
+from labkit.data.__main__ import main
+from labkit.data.chest_xray import (CLASSES, XrayTensors, chest_xray_folder, load_split, patient_id,
+                                    split_by_patient, verify_chest_xray)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,7 +109,7 @@ def test_missing_split_and_wrong_root_say_what_to_do(fake_tree):
         chest_xray_folder(fake_tree / "train", "train")
     with pytest.raises(DatasetNotFoundError, match="one level down"):
         chest_xray_folder(fake_tree.parent, "train")
-    with pytest.raises(DatasetNotFoundError, match="chest_xray_data"):
+    with pytest.raises(DatasetNotFoundError, match=r"labkit\.data\.get\(.chest-xray.\)"):
         chest_xray_folder(fake_tree, "val")
 
 
@@ -176,9 +176,9 @@ def test_split_by_patient_keeps_patients_together_and_classes_in_both_parts():
 def test_verify_accepts_a_complete_tree(fake_tree, tiny_release):
     report = verify_chest_xray(fake_tree)
     assert report.ok, str(report)
-    assert report.counts == {"train": (2, 3), "test": (1, 2)} and report.release == "tiny test release"
-    assert report.modes == {"L": 7, "RGB": 1}
-    assert report.sizes == ((40, 30), (64, 50))  # by area: 1,200 and 3,200 pixels
+    assert report.counts == {"train": (2, 3), "test": (1, 2)} and report.details["release"] == "tiny test release"
+    assert report.details["modes"] == {"L": 7, "RGB": 1}
+    assert report.details["sizes"] == ((40, 30), (64, 50))  # by area: 1,200 and 3,200 pixels
     text = str(report)
     assert "NORMAL     2" in text and "OK" in text
 
@@ -215,159 +215,25 @@ def test_verify_accepts_the_mooney_layout_with_val(fake_tree, monkeypatch):
     save_grey(fake_tree / "val/NORMAL/IM-0001-0001.jpeg", 5)
     save_grey(fake_tree / "val/PNEUMONIA/person1_virus_1.jpeg", 5)
     report = verify_chest_xray(fake_tree)
-    assert report.ok and report.release == "tiny mooney" and report.counts["val"] == (1, 1)
+    assert report.ok and report.details["release"] == "tiny mooney" and report.counts["val"] == (1, 1)
     assert any("val/" in w for w in report.warnings)
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The synthetic twin
+# Fetching the release (the generic labkit.data.fetch on the chest-xray registry entry)
 # ----------------------------------------------------------------------------------------------------------
 
-def test_make_radiograph_is_deterministic_and_validates():
-    a, kind_a = make_radiograph(np.random.default_rng(5), 1, (64, 80))
-    b, kind_b = make_radiograph(np.random.default_rng(5), 1, (64, 80))
-    c, _ = make_radiograph(np.random.default_rng(6), 1, (64, 80))
-    assert a.shape == (64, 80) and a.dtype == np.uint8 and kind_a == kind_b in ("bacteria", "virus")
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, c)
-    rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match="label"):
-        make_radiograph(rng, 2)
-    with pytest.raises(ValueError, match="does not fit"):
-        make_radiograph(rng, 0, kind="virus")
-    with pytest.raises(ValueError, match="too small"):
-        make_radiograph(rng, 0, (20, 20))
+def _fake_download(archive: Path):
+    def download(url, dest, *args, **kwargs):
+        assert url == get_dataset("chest-xray").files[0].url
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(archive, dest)
+        return Path(dest)
+    return download
 
 
-def _region(image: np.ndarray, u: float, v: float, half: float = 0.05) -> float:
-    """Mean of a square around (u, v), in image heights from the image centre."""
-    h, w = image.shape
-    x, y, r = int(w / 2 + u * h), int(h / 2 + v * h), max(1, int(half * h))
-    return float(image[y - r:y + r, x - r:x + r].mean())
-
-
-def test_anatomy_dark_lungs_and_the_heart_on_the_image_right():
-    rng = np.random.default_rng(1)
-    films = [make_radiograph(rng, 0, (96, 110))[0] for _ in range(30)]
-    lungs = np.array([(_region(f, -0.17, -0.05) + _region(f, 0.17, -0.05)) / 2 for f in films])
-    spine = np.array([_region(f, 0.0, -0.05, 0.02) for f in films])
-    heart_side = np.array([_region(f, 0.09, 0.16) for f in films])
-    other_side = np.array([_region(f, -0.09, 0.16) for f in films])
-    assert (lungs < spine - 20).all()  # air is dark, bone bright
-    assert (heart_side > other_side + 10).mean() > 0.9  # patient's left = image right in a PA film
-
-
-def test_pneumonia_brightens_the_lung_fields():
-    rng = np.random.default_rng(2)
-
-    def lung_brightness(label):
-        values = []
-        for _ in range(40):
-            film = make_radiograph(rng, label, (96, 110))[0].astype(float)
-            values.append(np.mean([_region(film, s * 0.17, v, 0.06) for s in (-1, 1) for v in (-0.1, 0.05)]))
-        return np.array(values)
-
-    normal, pneumonia = lung_brightness(0), lung_brightness(1)
-    assert pneumonia.mean() > normal.mean() + 5
-    assert (pneumonia < np.percentile(normal, 75)).mean() > 0.1  # some cases stay subtle: the twin is not trivial
-
-
-def test_twin_is_written_in_the_real_layout_and_is_deterministic(tmp_path):
-    counts = {"train": (3, 5), "test": (2, 2)}
-    root = write_chest_xray_twin(tmp_path / "a" / "chest_xray", counts, height=40, seed=3)
-    report = verify_chest_xray(root, strict=False)
-    assert report.ok and report.counts == counts and report.modes == {"L": 12}
-    (w0, h0), (w1, h1) = report.sizes
-    assert h0 >= 40 and (w0, h0) != (w1, h1)  # sizes vary, never below the requested height
-    names = sorted(p.name for p in (root / "train/PNEUMONIA").iterdir())
-    assert all(cx._PATIENT_PATTERNS[0].fullmatch(Path(n).stem) for n in names)
-    assert all(n.startswith(("BACTERIA-", "VIRUS-")) for n in names)
-    assert len({patient_id(p) for p in root.rglob("*.jpeg")}) == 12  # one film per synthetic patient
-    other = write_chest_xray_twin(tmp_path / "b" / "chest_xray", counts, height=40, seed=3)
-    for path in root.rglob("*.jpeg"):
-        assert np.array_equal(np.asarray(Image.open(path)), np.asarray(Image.open(other / path.relative_to(root))))
-    images, labels, _ = load_split(root, "train", 32)  # the real code path reads it
-    assert images.shape == (8, 1, 32, 32) and labels.tolist() == [0, 0, 0, 1, 1, 1, 1, 1]
-
-
-def test_twin_refuses_to_overwrite_unless_asked(tmp_path):
-    root = write_chest_xray_twin(tmp_path / "t", {"train": (1, 1), "test": (1, 1)}, height=36)
-    with pytest.raises(FileExistsError, match="overwrite=True"):
-        write_chest_xray_twin(root, {"train": (1, 1), "test": (1, 1)}, height=36)
-    write_chest_xray_twin(root, {"train": (2, 1), "test": (1, 1)}, height=36, overwrite=True)
-    assert verify_chest_xray(root, strict=False).counts["train"] == (2, 1)
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left behind
-
-
-def test_chest_xray_data_prefers_real_data_else_writes_then_reuses_the_twin(fake_tree, tmp_path, capsys):
-    assert chest_xray_data(fake_tree) == (fake_tree, True)
-    assert "REAL" in capsys.readouterr().out
-    twin = tmp_path / "twin" / "chest_xray"
-    options = dict(counts={"train": (1, 2), "test": (1, 1)}, height=36)
-    assert chest_xray_data(tmp_path / "none", twin_root=twin, **options) == (twin, False)
-    assert "written to" in capsys.readouterr().out
-    stamp = (twin / "train").stat().st_mtime_ns
-    assert chest_xray_data(tmp_path / "none", twin_root=twin, **options) == (twin, False)
-    assert "reused from" in capsys.readouterr().out and (twin / "train").stat().st_mtime_ns == stamp
-
-
-# ----------------------------------------------------------------------------------------------------------
-# data_scripts/chest_xray.py
-# ----------------------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("chest_xray_script", ROOT / "data_scripts" / "chest_xray.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_script_checks_a_folder_and_exits_with_its_status(script, fake_tree, tiny_release, tmp_path, capsys):
-    assert script.main(["--root", str(fake_tree)]) == 0
-    assert "OK" in capsys.readouterr().out
-    assert script.main(["--root", str(tmp_path / "nowhere")]) == 1
-
-
-def test_script_without_any_source_prints_the_manual_steps(script, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(script, "kaggle_ready", lambda: False)
-    monkeypatch.setenv("LABKIT_OFFLINE", "1")
-    assert script.main(["--download", "--root", str(tmp_path / "chest_xray")]) == 1
-    err = capsys.readouterr().err
-    assert "offline" in err and script.KAGGLE_PAGE in err and script.MENDELEY_PAGE in err
-
-
-def test_script_uses_the_kaggle_client_and_moves_the_folder_into_place(script, tmp_path, monkeypatch, tiny_release):
-    calls = []
-
-    def fake_kaggle(command, check):  # what `kaggle datasets download ... --unzip` leaves behind
-        calls.append(command)
-        target = Path(command[command.index("-p") + 1]) / "chest_xray"
-        for split, n in (("train", (2, 3)), ("test", (1, 2))):
-            for name, count in zip(CLASSES, n):
-                for i in range(count):
-                    save_grey(target / split / name / f"{name}-{i}-0001.jpeg", 100)
-        return subprocess.CompletedProcess(command, 0)
-
-    monkeypatch.setattr(script, "kaggle_ready", lambda: True)
-    monkeypatch.setattr(script.subprocess, "run", fake_kaggle)
-    root = tmp_path / "data" / "chest_xray"
-    assert script.main(["--download", "--root", str(root)]) == 0
-    assert calls and calls[0][:5] == ["kaggle", "datasets", "download", "-d", script.KAGGLE_DATASET]
-    assert (root / "train/PNEUMONIA").is_dir() and not (tmp_path / "data" / ".chest-xray-download").exists()
-
-
-def test_script_writes_a_fast_twin(script, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(script, "FAST_TWIN_COUNTS", {"train": (1, 2), "test": (1, 1)})
-    assert script.main(["--make-twin", str(tmp_path / "twin"), "--fast", "--height", "36"]) == 0
-    assert "synthetic chest X-rays written" in capsys.readouterr().out
-    assert script.main(["--make-twin", str(tmp_path / "twin"), "--fast"]) == 1  # exists: refused
-
-
-def test_script_downloads_from_mendeley_and_unpacks_safely(script, tmp_path, monkeypatch, tiny_release):
-    import shutil
-    import zipfile
-
+def test_fetch_unpacks_the_mendeley_zip_into_the_layout_the_loader_reads(tmp_path, monkeypatch, tiny_release,
+                                                                         capsys):
     source = tmp_path / "made" / "chest_xray"
     for split, n in (("train", (2, 3)), ("test", (1, 2))):
         for name, count in zip(CLASSES, n):
@@ -378,31 +244,27 @@ def test_script_downloads_from_mendeley_and_unpacks_safely(script, tmp_path, mon
         for path in sorted(source.rglob("*.jpeg")):
             zf.write(path, path.relative_to(source.parent).as_posix())
         zf.writestr("__MACOSX/chest_xray/._junk", b"\0")  # as archives made on a Mac carry
-
-    def fake_download(url, dest, *args, **kwargs):
-        assert url == script.MENDELEY_URL
-        shutil.copy(archive, dest)
-        return Path(dest)
-
-    monkeypatch.setattr(script, "kaggle_ready", lambda: False)
-    monkeypatch.setattr(script.labkit, "is_online", lambda: True)
-    monkeypatch.setattr(script, "download", fake_download)
-    root = tmp_path / "data" / "chest_xray"
-    assert script.main(["--download", "--root", str(root)]) == 0
-    assert len(list(root.rglob("*.jpeg"))) == 8
-    assert not (root.parent / "ChestXRay2017.zip").exists() and not (root.parent / ".chest-xray-download").exists()
-
-
-def test_script_reports_a_web_page_instead_of_the_archive(script, tmp_path, monkeypatch, capsys):
-    def fake_download(url, dest, *args, **kwargs):
-        Path(dest).write_text("<html>please log in</html>")
-        return Path(dest)
-
-    monkeypatch.setattr(script, "kaggle_ready", lambda: False)
-    monkeypatch.setattr(script.labkit, "is_online", lambda: True)
-    monkeypatch.setattr(script, "download", fake_download)
-    root = tmp_path / "data" / "chest_xray"
-    assert script.main(["--download", "--root", str(root)]) == 1
-    err = capsys.readouterr().err
-    assert "not a zip archive" in err and "by hand" in err
+    monkeypatch.setattr(access, "is_online", lambda: True)
+    monkeypatch.setattr(access, "download", _fake_download(archive))
+    assert main(["fetch", "chest-xray", "--root", str(tmp_path / "data")]) == 0
+    root = tmp_path / "data" / "chest-xray" / "chest_xray"
+    assert len(list(root.rglob("*.jpeg"))) == 8 and "counts match: tiny test release" in capsys.readouterr().out
     assert not (root.parent / "ChestXRay2017.zip").exists()
+    assert len(chest_xray_folder(root, "test")) == 3
+
+
+def test_fetch_reports_a_web_page_instead_of_the_archive_and_deletes_it(tmp_path, monkeypatch, capsys):
+    page = tmp_path / "page.zip"
+    page.write_text("<html>please log in</html>")
+    monkeypatch.setattr(access, "is_online", lambda: True)
+    monkeypatch.setattr(access, "download", _fake_download(page))
+    assert main(["fetch", "chest-xray", "--root", str(tmp_path / "data")]) == 1
+    err = capsys.readouterr().err
+    assert "not a valid archive" in err and "kaggle" in err.lower()
+    assert not (tmp_path / "data" / "chest-xray" / "ChestXRay2017.zip").exists()
+
+
+def test_verify_command_checks_a_folder_and_exits_with_its_status(fake_tree, tiny_release, tmp_path, capsys):
+    assert main(["verify", "chest-xray", "--folder", str(fake_tree)]) == 0
+    assert "OK" in capsys.readouterr().out
+    assert main(["verify", "chest-xray", "--folder", str(tmp_path / "nowhere")]) == 1

@@ -1,6 +1,6 @@
 """Tests of labkit.data.oxford_pets (lecture 5): the trimap segmentation dataset on a tiny tree in the real
-layout (with the real set's odd files), the checker, the twin chooser and data_scripts/oxford_pets.py."""
-import importlib.util
+layout (with the real set's odd files), the checker and the command line."""
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +9,11 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from labkit.data import DatasetNotFoundError, ImageReadError
-from labkit.data.oxford_pets import (CLASS_NAMES, OxfordPetsSegmentation, PetRecord, oxford_pets_data,
+from labkit.data import REGISTRY, DatasetNotFoundError, ImageReadError
+from labkit.data.__main__ import main
+from labkit.data.oxford_pets import (CLASS_NAMES, OxfordPetsSegmentation, PetRecord,
                                      read_split_list, verify_oxford_pets)
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def trimap(h: int = 16, w: int = 16) -> np.ndarray:
@@ -106,16 +106,16 @@ def test_a_joint_transform_moves_image_and_mask_together(fake_tree):
 # ----------------------------------------------------------------------------------------------------------
 
 def test_missing_folder_says_where_to_put_it_and_which_script(tmp_path, fake_tree):
-    with pytest.raises(DatasetNotFoundError, match="data_scripts/oxford_pets.py") as info:
+    with pytest.raises(DatasetNotFoundError, match="labkit.data verify oxford-pets") as info:
         OxfordPetsSegmentation(tmp_path / "nowhere")
     assert "images.tar.gz" in str(info.value) and "synthetic twin" in str(info.value)
     with pytest.raises(DatasetNotFoundError, match="one level down"):
         OxfordPetsSegmentation(fake_tree.parent)
     torchvision_copy = tmp_path / "tv" / "oxford-iiit-pet"
     (torchvision_copy / "images").mkdir(parents=True)
-    with pytest.raises(DatasetNotFoundError, match=f"use root={torchvision_copy}"):
+    with pytest.raises(DatasetNotFoundError, match=f"one level down: use {torchvision_copy}"):
         OxfordPetsSegmentation(torchvision_copy.parent)
-    with pytest.raises(DatasetNotFoundError, match="CONTAINS images/ and annotations/"):
+    with pytest.raises(DatasetNotFoundError, match="CONTAIN images, annotations"):
         OxfordPetsSegmentation(fake_tree / "annotations" / "trimaps")
     (fake_tree / "annotations" / "test.txt").unlink()
     with pytest.raises(DatasetNotFoundError, match="annotations/test.txt"):
@@ -156,8 +156,8 @@ def test_corrupt_image_is_named(fake_tree):
 def test_verify_reports_counts_species_and_modes(fake_tree):
     report = verify_oxford_pets(fake_tree, strict=False, decode=True)
     assert report.ok and report.counts == {"trainval": 3, "test": 2}
-    assert report.species == {"trainval": (1, 2), "test": (1, 1)} and report.breeds == 2
-    assert report.modes == {"RGB": 2, "L": 1, "CMYK": 1, "P": 1}
+    assert report.details["species"] == {"trainval": (1, 2), "test": (1, 1)} and report.details["breeds"] == 2
+    assert report.details["modes"] == {"RGB": 2, "L": 1, "CMYK": 1, "P": 1}
     assert "3680" in report.warnings[0] and "OK" in str(report) and "CMYK 1" in str(report)
     assert not verify_oxford_pets(fake_tree).ok  # strict: not the release's counts
 
@@ -171,43 +171,25 @@ def test_verify_names_missing_unreadable_and_bad_trimaps(fake_tree, tmp_path):
     report = verify_oxford_pets(fake_tree, strict=False, decode=True)
     assert any("Abyssinian_2.png" in e and "other than 1, 2, 3" in e for e in report.errors)
     nowhere = verify_oxford_pets(tmp_path / "nowhere")
-    assert not nowhere.ok and len(nowhere.errors) == 1 and "data_scripts/oxford_pets.py" in nowhere.errors[0]
+    assert not nowhere.ok and len(nowhere.errors) == 1 and "labkit.data verify oxford-pets" in nowhere.errors[0]
 
 
-def test_oxford_pets_data_prefers_real_data_else_writes_then_reuses_the_twin(fake_tree, tmp_path, capsys):
-    assert oxford_pets_data(fake_tree) == (fake_tree, True)
-    assert "REAL" in capsys.readouterr().out
-    twin = tmp_path / "twin"
-    options = dict(counts={"trainval": 2, "test": 1}, size=48)
-    path, real = oxford_pets_data(tmp_path / "nowhere", twin_root=twin, **options)
-    assert (path, real) == (twin, False) and "SYNTHETIC twin written" in capsys.readouterr().out
-    assert len(OxfordPetsSegmentation(path, "test")) == 1
-    assert oxford_pets_data(tmp_path / "nowhere", twin_root=twin, **options)[0] == twin
-    assert "reused" in capsys.readouterr().out
-
-
-@pytest.fixture
-def script():
-    spec = importlib.util.spec_from_file_location("oxford_pets_script", ROOT / "data_scripts" / "oxford_pets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_script_checks_a_folder_in_place_without_the_network(script, fake_tree, capsys):
-    assert script.main(["--root", str(fake_tree.parent), "--lenient", "--decode"]) == 0
+def test_verify_command_checks_a_folder_in_place_without_the_network(fake_tree, capsys):
+    assert main(["verify", "oxford-pets", "--root", str(fake_tree.parent), "--lenient", "--decode"]) == 0
     assert "trainval:     3 images (1 cats, 2 dogs" in capsys.readouterr().out
-    assert script.main(["--root", str(fake_tree.parent)]) == 1  # not the release's counts
+    assert main(["verify", "oxford-pets", "--root", str(fake_tree.parent)]) == 1  # not the release's counts
 
 
-def test_script_offline_says_what_failed(script, tmp_path, capsys):
-    assert script.main(["--root", str(tmp_path)]) == 1  # LABKIT_OFFLINE=1 in the tests
+def test_fetch_offline_says_what_failed(tmp_path, capsys):
+    assert main(["fetch", "oxford-pets", "--root", str(tmp_path)]) == 1  # LABKIT_OFFLINE=1 in the tests
     err = capsys.readouterr().err
-    assert "offline" in err and "images.tar.gz" in err and "Nothing to check" in err
+    assert "offline" in err and "images.tar.gz" in err
 
 
-def test_script_writes_a_twin_and_checks_it(script, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(script, "FAST_TWIN_COUNTS", {"trainval": 2, "test": 2})
-    assert script.main(["--make-twin", str(tmp_path / "twin"), "--fast", "--size", "48"]) == 0
+def test_twin_command_writes_the_registry_twin_and_checks_it(tmp_path, monkeypatch, capsys):
+    small = dataclasses.replace(REGISTRY["oxford-pets"], fast_twin={"counts": {"trainval": 2, "test": 2}, "size": 48})
+    monkeypatch.setitem(REGISTRY, "oxford-pets", small)
+    assert main(["twin", "oxford-pets", "--out", str(tmp_path / "twin"), "--fast"]) == 0
     assert "trainval:     2 images" in capsys.readouterr().out
-    assert script.main(["--make-twin", str(tmp_path / "twin"), "--fast"]) == 1  # exists: refused
+    assert main(["twin", "oxford-pets", "--out", str(tmp_path / "twin"), "--fast"]) == 1  # exists: refused
+    assert "overwrite" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """Tests of labkit.data.pennfudan (lecture 5): the Mask R-CNN dataset on tiny trees in the real layout,
-joint transforms, the checker, the twin chooser and data_scripts/pennfudan.py."""
-import importlib.util
+joint transforms, the checker and the command line."""
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +10,9 @@ import torchvision
 from PIL import Image
 from torchvision.transforms import v2
 
-from labkit.data import DatasetNotFoundError, ImageReadError
-from labkit.data.pennfudan import (PennFudan, instance_masks, pennfudan_data, split_indices,
+from labkit.data import REGISTRY, DatasetNotFoundError, ImageReadError
+from labkit.data.__main__ import main
+from labkit.data.pennfudan import (PennFudan, instance_masks, split_indices,
                                    verify_pennfudan)
 from labkit.detection import masks_to_boxes
 
@@ -19,7 +20,6 @@ from labkit.detection import masks_to_boxes
 def _pixel_boxes(masks):
     return masks_to_boxes(masks, pixel_edges=True)
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_pair(root: Path, stem: str, ids: np.ndarray, mode: str = "L", seed: int = 0) -> np.ndarray:
@@ -157,12 +157,12 @@ def test_split_indices_is_the_books_seeded_split():
 # ----------------------------------------------------------------------------------------------------------
 
 def test_missing_folder_says_where_to_put_it_and_which_script(tmp_path, fake_tree):
-    with pytest.raises(DatasetNotFoundError, match="data_scripts/pennfudan.py") as info:
+    with pytest.raises(DatasetNotFoundError, match="labkit.data verify pennfudan") as info:
         PennFudan(tmp_path / "nowhere")
     assert "PennFudanPed.zip" in str(info.value) and "synthetic twin" in str(info.value)
     with pytest.raises(DatasetNotFoundError, match="one level down"):
         PennFudan(fake_tree.parent)
-    with pytest.raises(DatasetNotFoundError, match="CONTAINS PNGImages"):
+    with pytest.raises(DatasetNotFoundError, match="CONTAIN PNGImages, PedMasks"):
         PennFudan(fake_tree / "PNGImages")
 
 
@@ -194,7 +194,7 @@ def test_corrupt_image_is_named(fake_tree):
 
 def test_verify_counts_people_and_is_strict_about_the_release(fake_tree):
     report = verify_pennfudan(fake_tree, strict=False)
-    assert report.ok and (report.images, report.pedestrians) == (3, 5)
+    assert report.ok and report.counts == {"images": 3, "pedestrians": 5}
     assert report.warnings and "170" in report.warnings[0]
     assert "3 images, 5 pedestrians" in str(report) and "OK" in str(report)
     strict = verify_pennfudan(fake_tree)
@@ -213,39 +213,23 @@ def test_verify_names_broken_files_and_never_raises(fake_tree, tmp_path):
     assert not verify_pennfudan(tmp_path / "nowhere").ok
 
 
-def test_pennfudan_data_prefers_real_data_else_writes_then_reuses_the_twin(fake_tree, tmp_path, capsys):
-    assert pennfudan_data(fake_tree) == (fake_tree, True)
-    assert "REAL" in capsys.readouterr().out
-    twin = tmp_path / "twin" / "PennFudanPed"
-    path, real = pennfudan_data(tmp_path / "nowhere", twin_root=twin, n=3, size=48)
-    assert (path, real) == (twin, False) and "SYNTHETIC twin written" in capsys.readouterr().out
-    assert len(PennFudan(path)) == 3
-    assert pennfudan_data(tmp_path / "nowhere", twin_root=twin, n=3, size=48)[0] == twin
-    assert "reused" in capsys.readouterr().out
-
-
-@pytest.fixture
-def script():
-    spec = importlib.util.spec_from_file_location("pennfudan_script", ROOT / "data_scripts" / "pennfudan.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_script_checks_a_folder_in_place_without_the_network(script, fake_tree, capsys):
+def test_verify_command_checks_a_folder_in_place_without_the_network(fake_tree, capsys):
     parent = fake_tree.parent.parent  # DIR, holding pennfudan/PennFudanPed
-    assert script.main(["--root", str(parent), "--lenient"]) == 0
+    assert main(["verify", "pennfudan", "--root", str(parent), "--lenient"]) == 0
     assert "3 images, 5 pedestrians" in capsys.readouterr().out
-    assert script.main(["--root", str(parent)]) == 1  # not the release's counts
+    assert main(["verify", "pennfudan", "--root", str(parent)]) == 1  # not the release's counts
 
 
-def test_script_offline_says_what_failed(script, tmp_path, capsys):
-    assert script.main(["--root", str(tmp_path)]) == 1  # LABKIT_OFFLINE=1 in the tests
+def test_fetch_offline_says_what_failed(tmp_path, capsys):
+    assert main(["fetch", "pennfudan", "--root", str(tmp_path)]) == 1  # LABKIT_OFFLINE=1 in the tests
     err = capsys.readouterr().err
-    assert "offline" in err and "PennFudanPed.zip" in err and "Nothing to check" in err
+    assert "offline" in err and "PennFudanPed.zip" in err
 
 
-def test_script_writes_a_twin_and_checks_it(script, tmp_path, capsys):
-    assert script.main(["--make-twin", str(tmp_path / "twin"), "--n", "2", "--size", "40"]) == 0
+def test_twin_command_writes_into_the_subfolder_the_loader_reads(tmp_path, monkeypatch, capsys):
+    small = dataclasses.replace(REGISTRY["pennfudan"], fast_twin={"n": 2, "size": 40})
+    monkeypatch.setitem(REGISTRY, "pennfudan", small)
+    assert main(["twin", "pennfudan", "--out", str(tmp_path / "twin"), "--fast"]) == 0
     assert "2 images" in capsys.readouterr().out
-    assert script.main(["--make-twin", str(tmp_path / "twin"), "--n", "2"]) == 1  # exists: refused
+    assert len(PennFudan(tmp_path / "twin" / "PennFudanPed")) == 2
+    assert main(["twin", "pennfudan", "--out", str(tmp_path / "twin"), "--fast"]) == 1  # exists: refused

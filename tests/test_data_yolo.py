@@ -1,14 +1,15 @@
-"""Tests for labkit.data.yolo: the three layouts, every error on a tiny fake tree, and the collate functions."""
+"""Tests for labkit.data.yolo: the four layouts, every error on a tiny fake tree, and the collate functions."""
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, random_split
 from torchvision.transforms import v2
 
-from labkit.data.all_idb import ImageReadError
+from labkit.data.common import ImageReadError
 from labkit.data.registry import DatasetNotFoundError
-from labkit.data.yolo import YOLODataset, collate_detection, find_split, pad_targets, read_label_file
+from labkit.data.yolo import (YOLODataset, collate_detection, find_split, pad_targets, read_label_file,
+                              train_val_split, verify_yolo)
 
 NAMES = ("cat", "dog")
 
@@ -28,11 +29,17 @@ def _label(path, text):
 
 
 def fake_tree(root, split="train"):
-    """Two images 40 x 20: a.png with two objects, b.jpg (grey, mode L) with none (an empty label file)."""
-    _image(root / "images" / split / "a.png")
-    Image.fromarray(np.zeros((20, 40), np.uint8)).save(root / "images" / split / "b.jpg")
-    _label(root / "labels" / split / "a.txt", "0 0.5 0.5 0.5 0.5\n1 0.25 0.75 0.1 0.2\n\n")
-    _label(root / "labels" / split / "b.txt", "")
+    """Two images 40 x 20: a.png with two objects, b.jpg (grey, mode L) with none (an empty label file).
+
+    In the Ultralytics layout (images/<split>/, labels/<split>/); ``split=None`` writes a flat folder
+    (images/, labels/), as labelling tools do.
+    """
+    images, labels = (root / "images", root / "labels") if split is None else \
+        (root / "images" / split, root / "labels" / split)
+    _image(images / "a.png")
+    Image.fromarray(np.zeros((20, 40), np.uint8)).save(images / "b.jpg")
+    _label(labels / "a.txt", "0 0.5 0.5 0.5 0.5\n1 0.25 0.75 0.1 0.2\n\n")
+    _label(labels / "b.txt", "")
     (root / "classes.txt").write_text("cat\ndog\n")
     return root
 
@@ -104,6 +111,55 @@ def test_darknet_layout_of_the_book(tmp_path):
         YOLODataset(root, "train")
 
 
+def test_flat_folder_is_read_whole_with_split_none_and_split_by_the_caller(tmp_path):
+    ds = YOLODataset(fake_tree(tmp_path, split=None), split=None)
+    assert len(ds) == 2 and ds.class_names == NAMES and ds.split is None and "split=None" in repr(ds)
+    torch.testing.assert_close(ds[0][1]["boxes"], torch.tensor([[10.0, 5.0, 30.0, 15.0], [8.0, 13.0, 12.0, 17.0]]))
+    assert ds[1][1]["labels"].shape == (0,)
+    train, val = random_split(ds, [0.5, 0.5], generator=torch.Generator().manual_seed(0))
+    assert sorted(train.indices + val.indices) == [0, 1]
+    assert [pair[0].name for pair in find_split(tmp_path, None)] == ["a.png", "b.jpg"]
+    assert find_split(tmp_path, "train") is None
+
+
+@pytest.mark.parametrize("names_file, text", [
+    ("obj.names", "cat\ndog\n"),                        # darknet / CVAT
+    ("data.yaml", "names: [cat, dog]\n"),                 # Roboflow, Ultralytics
+    ("labels/classes.txt", "cat\ndog\n"),               # where labelImg saves it
+])
+def test_flat_folder_takes_the_names_file_labelling_tools_write(tmp_path, names_file, text):
+    fake_tree(tmp_path, split=None)
+    (tmp_path / "classes.txt").unlink()
+    (tmp_path / names_file).write_text(text)
+    ds = YOLODataset(tmp_path, split=None)
+    assert ds.class_names == NAMES and len(ds) == 2   # labels/classes.txt is not taken for a label file
+
+
+def test_named_split_of_a_flat_folder_says_it_is_flat_and_how_to_read_it(tmp_path):
+    fake_tree(tmp_path, split=None)
+    with pytest.raises(DatasetNotFoundError, match=r"(?s)flat YOLO folder.*no 'train' split.*split=None.*"
+                                                   r"train_val_split"):
+        YOLODataset(tmp_path, "train")
+
+
+def test_split_none_on_a_folder_with_splits_asks_for_the_split(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match=r"split=None reads a flat folder.*YOLODataset\(root, 'train'\)"):
+        YOLODataset(fake_tree(tmp_path), split=None)
+    assert find_split(tmp_path, None) is None
+
+
+def test_split_none_reads_all_images_of_a_darknet_folder(tmp_path):
+    _image(tmp_path / "images" / "p1.jpg")
+    _image(tmp_path / "images" / "p2.jpg")
+    _label(tmp_path / "labels" / "p1.txt", "1 0.5 0.5 0.5 0.5\n")
+    _label(tmp_path / "labels" / "p2.txt", "")
+    (tmp_path / "train.txt").write_text("images/p1.jpg\n")
+    (tmp_path / "obj.names").write_text("cat\ndog\n")
+    assert len(YOLODataset(tmp_path, "train")) == 1 and len(YOLODataset(tmp_path, split=None)) == 2
+    with pytest.raises(DatasetNotFoundError, match="no 'val' split found"):  # lists, so not called flat
+        YOLODataset(tmp_path, "val")
+
+
 def test_missing_folders_explain_the_layout(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="no dataset folder"):
         YOLODataset(tmp_path / "nowhere")
@@ -115,17 +171,19 @@ def test_missing_folders_explain_the_layout(tmp_path):
         YOLODataset(tmp_path)
 
 
-def test_image_without_label_file_and_label_without_image(tmp_path):
-    fake_tree(tmp_path)
-    (tmp_path / "labels" / "train" / "b.txt").unlink()
+@pytest.mark.parametrize("split", ["train", None])
+def test_image_without_label_file_and_label_without_image(tmp_path, split):
+    fake_tree(tmp_path, split)
+    labels = tmp_path / "labels" / (split or "")
+    (labels / "b.txt").unlink()
     with pytest.raises(DatasetNotFoundError, match=r"b.jpg has no label file .*b.txt.*EMPTY"):
-        YOLODataset(tmp_path)
-    _label(tmp_path / "labels" / "train" / "b.txt", "")
-    _label(tmp_path / "labels" / "train" / "c.txt", "0 0.5 0.5 0.1 0.1\n")
+        YOLODataset(tmp_path, split)
+    _label(labels / "b.txt", "")
+    _label(labels / "c.txt", "0 0.5 0.5 0.1 0.1\n")
     with pytest.raises(DatasetNotFoundError, match=r"c.txt has no image"):
-        YOLODataset(tmp_path)
-    (tmp_path / "labels" / "train" / "c.txt").rename(tmp_path / "labels" / "train" / "classes.txt")
-    assert len(YOLODataset(tmp_path)) == 2  # labelImg's classes.txt beside the labels is not a label file
+        YOLODataset(tmp_path, split)
+    (labels / "c.txt").rename(labels / "classes.txt")
+    assert len(YOLODataset(tmp_path, split)) == 2  # labelImg's classes.txt beside the labels is not a label file
 
 
 @pytest.mark.parametrize("line, message", [
@@ -138,11 +196,12 @@ def test_image_without_label_file_and_label_without_image(tmp_path):
     ("0 0.5 0.5 0 0.2", r"line 2 .*must be > 0"),
     ("2 0.5 0.5 0.2 0.2", r"line 2 .*class 2 but the names file lists only 2"),
 ])
-def test_bad_label_lines_name_file_and_line(tmp_path, line, message):
-    fake_tree(tmp_path)
-    _label(tmp_path / "labels" / "train" / "a.txt", f"0 0.5 0.5 0.5 0.5\n{line}\n")
+@pytest.mark.parametrize("split", ["train", None])
+def test_bad_label_lines_name_file_and_line(tmp_path, line, message, split):
+    fake_tree(tmp_path, split)
+    _label(tmp_path / "labels" / (split or "") / "a.txt", f"0 0.5 0.5 0.5 0.5\n{line}\n")
     with pytest.raises(ValueError, match=r"a\.txt, " + message):
-        YOLODataset(tmp_path)
+        YOLODataset(tmp_path, split)
 
 
 def test_read_label_file_accepts_float_written_class(tmp_path):
@@ -182,3 +241,35 @@ def test_collate_detection_keeps_targets_as_a_list(tmp_path):
     assert targets[0]["boxes"].shape == (2, 4) and targets[1]["labels"].shape == (0,)
     images, _ = collate_detection([ds[0], (torch.zeros(3, 8, 8), ds[0][1])])
     assert isinstance(images, list) and images[1].shape == (3, 8, 8)
+
+
+def test_train_val_split_uses_named_splits_or_splits_a_flat_folder_by_seed(tmp_path):
+    named = fake_tree(fake_tree(tmp_path / "named"), "val")
+    train, val = train_val_split(named, image_size=16)
+    assert (train.split, val.split, len(train), len(val)) == ("train", "val", 2, 2)
+    assert train[0][0].shape == (3, 16, 16)
+    flat = tmp_path / "flat"
+    for k in range(10):
+        _image(flat / "images" / f"img{k}.png")
+        _label(flat / "labels" / f"img{k}.txt", f"{k % 2} 0.5 0.5 0.2 0.2\n")
+    (flat / "classes.txt").write_text("cat\ndog\n")
+    train, val = train_val_split(flat, val_fraction=0.3, seed=1)
+    assert (len(train), len(val)) == (7, 3) and not set(train.images) & set(val.images)
+    assert [p.name for p in train_val_split(flat, val_fraction=0.3, seed=1)[1].images] == \
+        [p.name for p in val.images]  # the same seed, the same split
+    assert train.class_names == NAMES and len(train.labels) == len(train.images) == len(train.label_files)
+    index = train.images.index(flat / "images" / "img3.png")
+    assert train[index][1]["labels"].tolist() == [1]  # labels move with their images
+
+
+def test_verify_yolo_counts_splits_and_names_a_bad_line(tmp_path):
+    root = fake_tree(fake_tree(tmp_path / "ok"), "val")
+    report = verify_yolo(root)
+    assert report.ok and report.counts == {"train": (2, 2), "val": (2, 2)}
+    assert "train: 2 images, 2 objects (cat 1, dog 1)" in str(report)
+    flat = fake_tree(tmp_path / "flat", None)
+    assert verify_yolo(flat).counts == {"(flat, all)": (2, 2)}
+    (flat / "labels" / "a.txt").write_text("0 0.5 0.5 0.5\n")
+    report = verify_yolo(flat)
+    assert not report.ok and "a.txt" in report.errors[0] and "line 1" in report.errors[0]
+    assert not verify_yolo(tmp_path / "nowhere").ok

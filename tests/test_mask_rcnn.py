@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from labkit.data.synthetic_shapes import make_shapes_scene
+from labkit.data.yolo_twin import make_shapes_scene
 from labkit.detection import mean_average_precision
 from labkit.mask_rcnn import (SHAPES_CHECKPOINT, SHAPES_CHECKPOINT_CLASSES, detections, replace_predictors,
                               small_mask_rcnn)
@@ -103,6 +103,19 @@ def test_detections_format_and_every_input_kind_agrees(pretrained):
             torch.testing.assert_close(a["boxes"], other["boxes"], atol=1e-3, rtol=0)
             assert (a["masks"] != other["masks"]).float().mean() < 1e-3
     pretrained.eval()
+
+
+def test_detections_equal_calling_the_model_by_hand(pretrained):
+    # detections() runs through labkit.train.predict; the numbers must be those of the model itself.
+    images, _ = shapes(3, seed=4)
+    with torch.inference_mode():
+        by_hand = pretrained(images)
+    got = detections(pretrained, images, mask_threshold=0.3)
+    assert len(got) == 3 and sum(len(d["scores"]) for d in got) > 0  # guard: something was detected
+    for d, h in zip(got, by_hand):
+        for k in ("boxes", "scores", "labels"):
+            assert torch.equal(d[k], h[k]), k
+        assert torch.equal(d["masks"], h["masks"][:, 0] > 0.3)
 
 
 class _OneDetection(nn.Module):

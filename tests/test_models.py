@@ -174,11 +174,20 @@ def test_summary_restores_modes_and_removes_hooks():
     assert all(not m._forward_hooks for m in net.modules())
 
 
-def test_summary_removes_hooks_when_the_forward_fails():
-    net = _small_net()
+def test_summary_removes_hooks_and_restores_modes_when_the_forward_fails():
+    net = _small_net().train()
+    net[4].eval()
     with pytest.raises(RuntimeError):
         models.summary(net, (1, 5, 16, 16))  # wrong number of channels
     assert all(not m._forward_hooks for m in net.modules())
+    assert net.training and net[0].training and not net[4].training
+
+
+def test_summary_builds_the_example_in_the_models_dtype():
+    # A float64 model given only an input size: a float32 zero tensor would fail in the first conv.
+    net = _small_net().double()
+    rows = models.summary(net, (1, 3, 16, 16))
+    assert rows[-1].output_shape == (1, 5)
 
 
 def test_summary_of_resnet18_at_224():

@@ -1,4 +1,4 @@
-"""Tests for labkit.train: fit, evaluate, predict, accuracy, History and checkpoints."""
+"""Tests for labkit.train: fit, train_one_epoch, evaluate, predict, eval_mode, accuracy, History, checkpoints."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -10,7 +10,8 @@ from sklearn.metrics import accuracy_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from labkit.train import History, accuracy, evaluate, fit, predict
+from labkit.train import (History, accuracy, eval_mode, evaluate, fit, model_device, predict, to_device,
+                          train_one_epoch)
 
 CPU = torch.device("cpu")
 
@@ -95,6 +96,22 @@ def test_predict_shapes_mode_and_no_grad(training):
     assert [m.training for m in model.modules()] == modes
     # dropout was off: predicting twice gives the same outputs
     assert torch.equal(outputs, predict(model, loader(separable(n=50), batch_size=16))[0])
+
+
+def test_eval_mode_restores_each_submodules_mode_even_on_error():
+    model = mlp(dropout=0.5).train()
+    model[2].eval()  # a half-frozen model: the mix must come back, not just the root's mode
+    before = [m.training for m in model.modules()]
+    with pytest.raises(RuntimeError, match="boom"):
+        with eval_mode(model):
+            assert not any(m.training for m in model.modules())
+            raise RuntimeError("boom")
+    assert [m.training for m in model.modules()] == before == [True, True, True, False, True]
+
+
+def test_model_device_is_the_first_parameters_device_or_the_cpu():
+    assert model_device(nn.Linear(2, 2, device="meta")) == torch.device("meta")
+    assert model_device(nn.ReLU()) == CPU
 
 
 def test_evaluate_restores_mode():
@@ -290,9 +307,109 @@ def test_fit_without_loss_fn_needs_a_loss_dict():
 
 
 def test_to_device_moves_nested_tensors_and_keeps_the_rest():
-    from labkit.train import to_device
     batch = ([torch.zeros(2)], {"boxes": torch.ones(1, 4), "name": "x", "ids": (torch.tensor([1]), 3)})
     moved = to_device(batch, torch.device("meta"))
     assert moved[0][0].device.type == "meta" and isinstance(moved[0], list)
     assert moved[1]["boxes"].device.type == "meta" and moved[1]["name"] == "x"
     assert isinstance(moved[1]["ids"], tuple) and moved[1]["ids"][0].device.type == "meta" and moved[1]["ids"][1] == 3
+
+
+def test_predict_moves_nested_inputs_and_gives_one_dict_per_image():
+    class Detector(nn.Module):
+        """Stands in for a torchvision detection model in eval mode: a list of images in, a dict per image out."""
+
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(()))
+            self.seen: list[set[str]] = []
+
+        def forward(self, images):
+            self.seen.append({im.device.type for im in images})
+            return [{"scores": torch.tensor([float(im.shape[-1])])} for im in images]
+
+    batches = [([torch.zeros(3, 4, 4), torch.zeros(3, 4, 5)], ({"id": torch.tensor(0)}, {"id": torch.tensor(1)})),
+               ([torch.zeros(3, 4, 6)], ({"id": torch.tensor(2)},))]
+    model = Detector()
+    # The meta device holds no data: only to_device can have put the images of the lists there.
+    outputs, targets = predict(model, batches, device="meta")
+    assert model.seen == [{"meta"}, {"meta"}]
+    assert [o["scores"].item() for o in outputs] == [4.0, 5.0, 6.0]
+    assert [t["id"].item() for t in targets] == [0, 1, 2] and targets[0]["id"].device == CPU
+    # postprocess sees each batch's outputs before they are moved and joined
+    halved, _ = predict(model, batches, postprocess=lambda out: [{"scores": o["scores"] / 2} for o in out])
+    assert [o["scores"].item() for o in halved] == [2.0, 2.5, 3.0]
+
+
+def test_train_one_epoch_returns_batch_weighted_means_like_evaluate():
+    # lr=0 leaves the model as it is, and without dropout train and eval mode compute the same:
+    # batches of 3 leave a last batch of 1, so an unweighted mean of batch means would differ.
+    model = mlp()
+    data = DataLoader(separable(n=10), batch_size=3)
+    trained = train_one_epoch(model, data, torch.optim.SGD(model.parameters(), lr=0.0),
+                              loss_fn=nn.CrossEntropyLoss(), metrics={"accuracy": accuracy})
+    evaluated = evaluate(model, data, loss_fn=nn.CrossEntropyLoss(), metrics={"accuracy": accuracy})
+    assert trained.keys() == evaluated.keys() == {"loss", "accuracy"}
+    assert trained["loss"] == pytest.approx(evaluated["loss"], rel=1e-6)
+    assert trained["accuracy"] == pytest.approx(evaluated["accuracy"])
+    assert model.training
+
+
+def test_fit_equals_a_hand_written_loop_for_a_fixed_seed():
+    # Dropout, a shuffled loader, Adam and a per-epoch scheduler: every random draw and every step
+    # must happen in the same order as in the plain loop a student would write.
+    def setup():
+        model = mlp(seed=3, dropout=0.3)
+        opt = torch.optim.Adam(model.parameters(), lr=0.01)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+        train = DataLoader(separable(n=100), batch_size=16, shuffle=True)
+        torch.manual_seed(42)
+        return model, opt, sched, train
+
+    loss_fn, val = nn.CrossEntropyLoss(), loader(separable(n=50, seed=1), batch_size=16)
+    model, opt, sched, train = setup()
+    history = fit(model, train, val, epochs=3, optimizer=opt, scheduler=sched, loss_fn=loss_fn,
+                  metrics={"accuracy": accuracy}, device=CPU, quiet=True)
+
+    by_hand, opt, sched, train = setup()
+    train_loss, val_loss, train_acc, val_acc = [], [], [], []
+    for _ in range(3):
+        by_hand.train()
+        total = correct = 0.0
+        for x, y in train:
+            opt.zero_grad()
+            out = by_hand(x)
+            loss = loss_fn(out, y)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(x)
+            correct += (out.argmax(1) == y).sum().item()
+        train_loss.append(total / 100)
+        train_acc.append(correct / 100)
+        by_hand.eval()
+        total = correct = 0.0
+        with torch.no_grad():
+            for x, y in val:  # iterating a DataLoader draws its base seed from the global RNG
+                out = by_hand(x)
+                total += loss_fn(out, y).item() * len(x)
+                correct += (out.argmax(1) == y).sum().item()
+        val_loss.append(total / 50)
+        val_acc.append(correct / 50)
+        sched.step()
+
+    for k, v in by_hand.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+    assert history.train_loss == pytest.approx(train_loss, rel=1e-6)
+    assert history.val_loss == pytest.approx(val_loss, rel=1e-6)
+    assert history.metrics["train_accuracy"] == pytest.approx(train_acc)
+    assert history.metrics["val_accuracy"] == pytest.approx(val_acc)
+
+
+def test_a_scheduler_hooked_to_the_optimizer_steps_every_batch():
+    # Lecture 4's one-cycle schedule: fit steps its scheduler per epoch, a step hook per batch.
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    data = loader(separable(n=96), batch_size=16)  # 6 batches per epoch
+    one_cycle = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=2 * 6)
+    opt.register_step_post_hook(lambda *_: one_cycle.step())
+    fit(model, data, epochs=2, optimizer=opt, loss_fn=nn.CrossEntropyLoss(), device=CPU, quiet=True)
+    assert one_cycle.last_epoch == 12

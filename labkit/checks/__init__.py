@@ -3,11 +3,11 @@
 ``core`` holds the machinery (:class:`CheckResult`, :func:`run_check`); each lecture has a module
 of ready checks, used in notebooks as::
 
-    from labkit.checks import cnn_internals as checks
+    from labkit.checks import l01_cnn_internals as checks
     checks.check_output_size(conv_output_size)
 
-Lecture modules: ``cnn_internals`` (lecture 1), ``gap_cam`` (lecture 2), ``chest_xray`` (lecture 3),
-``detection`` (lecture 4), ``segmentation`` (lecture 5).
+Lecture modules, named by lecture: ``l01_cnn_internals`` (lecture 1), ``l02_gap_cam`` (lecture 2),
+``l03_chest_xray`` (lecture 3), ``l04_detection`` (lecture 4), ``l05_segmentation`` (lecture 5).
 Reference solutions are private to the check modules; worked solutions live in the solution notebooks.
 """
 from labkit.checks.core import CheckResult, run_check

@@ -7,6 +7,7 @@ running whatever the exercise cells hold.
 from __future__ import annotations
 
 import copy
+import inspect
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Sequence
@@ -43,7 +44,7 @@ class CheckResult:
         return self.status == "passed"
 
     def __repr__(self) -> str:
-        # Short on purpose: the verdict itself was already printed by run_check.
+        # Short on purpose: run_check already printed the verdict (unless quiet); see .message.
         return f"CheckResult({self.name!r}, status={self.status!r})"
 
 
@@ -192,11 +193,71 @@ def _where(err: BaseException) -> str:
     return f"\n   at line {last.lineno} in {last.name}{code}"
 
 
+Verdict = bool | tuple[bool, str]
+Compare = Callable[[Any, Any], Verdict] | Callable[[Any, Any, Any], Verdict]
+
+
+def _takes_case(compare: Compare) -> bool:
+    """Whether ``compare`` requires a third positional argument: then it is given the case."""
+    try:
+        params = inspect.signature(compare).parameters.values()
+    except (TypeError, ValueError):  # some builtins have no signature: call them the plain way
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in positional and p.default is p.empty for p in params) >= 3
+
+
+def _verdict(name: str, student_fn: Callable, reference_fn: Callable, cases: list[Any],
+             compare: Compare | None) -> CheckResult:
+    """The work of :func:`run_check`, printing nothing."""
+    n = len(cases)
+    if not callable(student_fn):
+        return CheckResult(name, "error", (
+            f"💥 {name}: expected a function, got {type(student_fn).__name__} "
+            f"{short_repr(student_fn, 60)}. Pass the function itself, without calling it: "
+            "check(my_function), not check(my_function(...))."), n)
+    with_case = compare is not None and _takes_case(compare)
+
+    for k, case in enumerate(cases, start=1):
+        expected = _call(reference_fn, case)
+        try:
+            got = _call(student_fn, case)
+        except NotImplementedError as err:
+            if k == 1:
+                return CheckResult(name, "not attempted", (
+                    f"⏳ {name}: not attempted yet (the function still raises NotImplementedError)"), n)
+            return CheckResult(name, "error", (
+                f"💥 {name}: your function raised NotImplementedError on case {k} of {n} "
+                f"(inputs {format_inputs(case)}){_where(err)}"), n, k)
+        except Exception as err:  # the student's bug: report it, keep the notebook running
+            text = _truncate(f"{type(err).__name__}: {err}", 300)
+            return CheckResult(name, "error", (
+                f"💥 {name}: your function raised {text} on case {k} of {n} "
+                f"(inputs {format_inputs(case)}){_where(err)}"), n, k)
+
+        if compare is None:
+            why = mismatch(expected, got)
+            ok = why is None
+        else:
+            verdict = compare(expected, got, case) if with_case else compare(expected, got)
+            ok, why = verdict if isinstance(verdict, tuple) else (bool(verdict), "")
+            ok = bool(ok)
+        if not ok:
+            message = (f"❌ {name}: case {k} of {n} failed — inputs: {format_inputs(case)}, "
+                       f"expected: {short_repr(expected)}, got: {short_repr(got)}")
+            if why:
+                message += f"\n   ({why})"
+            return CheckResult(name, "failed", message, n, k)
+
+    return CheckResult(name, "passed", f"✅ {name}: all {n} cases passed", n)
+
+
 def run_check(name: str, student_fn: Callable, reference_fn: Callable, cases: Sequence[Any], *,
-              compare: Callable[[Any, Any], Any] | None = None) -> CheckResult:
+              compare: Compare | None = None, quiet: bool = False) -> CheckResult:
     """Run ``student_fn`` and ``reference_fn`` on every case, print one verdict, return it.
 
-    Introduced in lecture 1 (CNN internals).
+    Introduced in lecture 1 (CNN internals); the checks of lecture 4 (object detection) use a
+    ``compare`` that sees the case, and ``quiet``.
 
     Args:
         name: what the verdict calls the exercise, e.g. ``"output_size"``.
@@ -205,62 +266,18 @@ def run_check(name: str, student_fn: Callable, reference_fn: Callable, cases: Se
         reference_fn: the trusted function; its exceptions do propagate (a broken check).
         cases: each a dict of keyword arguments, a tuple of positional arguments, or a single
             argument. Each call gets its own deep copy.
-        compare: ``compare(expected, got)`` returning a bool, or ``(bool, reason)``; by default
-            :func:`mismatch` (ints exact, arrays/tensors/floats with
+        compare: ``compare(expected, got)``, or ``compare(expected, got, case)`` when it requires
+            a third positional argument (to name a mistake from the inputs), returning a bool or
+            ``(bool, reason)``; by default :func:`mismatch` (ints exact, arrays/tensors/floats with
             ``np.allclose(rtol=1e-5, atol=1e-6)``, shapes checked).
+        quiet: print nothing, only return the result (what the student's function prints still
+            shows); for a check that combines several runs into one verdict.
 
     The verdicts: ``✅ name: all N cases passed``; ``❌ name: case k of N failed — inputs: ...,
     expected: ..., got: ...`` (first failing case only); ``⏳ name: not attempted yet ...``;
     ``💥 name: your function raised ...``.
     """
-    cases = list(cases)
-    n = len(cases)
-    if not callable(student_fn):
-        result = CheckResult(name, "error", (
-            f"💥 {name}: expected a function, got {type(student_fn).__name__} "
-            f"{short_repr(student_fn, 60)}. Pass the function itself, without calling it: "
-            "check(my_function), not check(my_function(...))."), n)
+    result = _verdict(name, student_fn, reference_fn, list(cases), compare)
+    if not quiet:
         print(result.message)
-        return result
-
-    for k, case in enumerate(cases, start=1):
-        expected = _call(reference_fn, case)
-        try:
-            got = _call(student_fn, case)
-        except NotImplementedError as err:
-            if k == 1:
-                result = CheckResult(name, "not attempted", (
-                    f"⏳ {name}: not attempted yet (the function still raises NotImplementedError)"), n)
-            else:
-                result = CheckResult(name, "error", (
-                    f"💥 {name}: your function raised NotImplementedError on case {k} of {n} "
-                    f"(inputs {format_inputs(case)}){_where(err)}"), n, k)
-            print(result.message)
-            return result
-        except Exception as err:  # the student's bug: report it, keep the notebook running
-            text = _truncate(f"{type(err).__name__}: {err}", 300)
-            result = CheckResult(name, "error", (
-                f"💥 {name}: your function raised {text} on case {k} of {n} "
-                f"(inputs {format_inputs(case)}){_where(err)}"), n, k)
-            print(result.message)
-            return result
-
-        if compare is None:
-            why = mismatch(expected, got)
-            ok = why is None
-        else:
-            verdict = compare(expected, got)
-            ok, why = verdict if isinstance(verdict, tuple) else (bool(verdict), "")
-            ok = bool(ok)
-        if not ok:
-            message = (f"❌ {name}: case {k} of {n} failed — inputs: {format_inputs(case)}, "
-                       f"expected: {short_repr(expected)}, got: {short_repr(got)}")
-            if why:
-                message += f"\n   ({why})"
-            result = CheckResult(name, "failed", message, n, k)
-            print(result.message)
-            return result
-
-    result = CheckResult(name, "passed", f"✅ {name}: all {n} cases passed", n)
-    print(result.message)
     return result

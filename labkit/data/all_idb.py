@@ -15,14 +15,13 @@ digit with a regular expression, so a stray file cannot shift the labels silentl
 raises ValueError (only hidden files and the system files Thumbs.db / desktop.ini are skipped). The
 slides folder is ``im`` in the release; ``img`` (as in the lecture's code) is accepted too.
 
-``ROOT`` defaults to ``labkit.data_dir() / "all-idb"``. Without the real data, write a synthetic twin in
-the same layout with :func:`labkit.data.write_all_idb_twin` and read it with the same classes.
+``ROOT`` defaults to ``labkit.data_dir() / "all-idb"``. ``labkit.data.get("all-idb")`` returns it, or
+the synthetic twin (:mod:`labkit.data.all_idb_twin`) in the same layout, read by the same classes.
 """
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,11 +30,11 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from labkit.data.registry import DatasetNotFoundError, get_dataset
-from labkit.data.report import findings_lines, some_names
+from labkit.data.common import (Report, data_root, is_system_file, not_found, open_image, scan_images, some_names,
+                                verify_command)
 
 __all__ = [
-    "ALLIDB1", "ALLIDB2", "ImageReadError", "VerifyReport", "label_from_name", "parse_xyc",
+    "ALLIDB1", "ALLIDB2", "label_from_name", "parse_xyc",
     "verify_all_idb", "ALL_IDB_NAME", "EXPECTED_COUNTS",
 ]
 
@@ -44,13 +43,7 @@ EXPECTED_COUNTS = {"ALL-IDB1": 108, "ALL-IDB2": 260}
 ALL_IDB2_SIZES = {(257, 257)}  # (W, H); the lecture also mentions 256 and 240 pixel crops: warned about
 ALL_IDB1_SIZES = {(2592, 1944), (1712, 1368)}  # (W, H): the camera's size, and the one of some copies
 SLIDE_DIRS = ("im", "img")  # "im" in the release, "img" in the lecture's code
-# Files that operating systems drop into folders; they are not images and cannot shift labels.
-_SYSTEM_FILES = {"thumbs.db", "desktop.ini", ".ds_store"}
-VERIFY_COMMAND = "python data_scripts/all_idb.py --root {root}"
-
-
-class ImageReadError(OSError):
-    """An image of the dataset cannot be decoded (damaged, truncated or not an image); names the file."""
+CONTAINS = ("ALL_IDB1", "ALL_IDB2")
 
 
 def label_from_name(name: str) -> int:
@@ -67,37 +60,33 @@ def label_from_name(name: str) -> int:
     return int(match.group(2))
 
 
-def _is_system_file(path: Path) -> bool:
-    return path.name.startswith(".") or path.name.lower() in _SYSTEM_FILES
+def _name_problems(files: list[Path]) -> list[str]:
+    """What stops ``files`` being read as ALL-IDB: a name that is not ImNNN_L, or a number used twice."""
+    problems, numbers = [], {}
+    for path in files:
+        match = ALL_IDB_NAME.fullmatch(path.name)
+        if match is None:
+            problems.append(f"{path} is not an ALL-IDB file name (ImNNN_L.tif or .jpg, L = 0 or 1), so its "
+                            "label cannot be read: move it out, or restore its name from the archive")
+        elif match.group(1) in numbers:
+            problems.append(f"{numbers[match.group(1)]} and {path} have the same number Im{match.group(1)}: "
+                            "one is a renamed copy; keep the one from the archive you received")
+        else:
+            numbers[match.group(1)] = path
+    return problems
 
 
 def _list_images(folder: Path) -> list[Path]:
-    """The image files of ``folder``, sorted by name; any other file (bar system files) raises ValueError."""
-    files = sorted((p for p in folder.iterdir() if p.is_file() and not _is_system_file(p)), key=lambda p: p.name)
-    numbers: dict[str, Path] = {}
-    for path in files:
-        label_from_name(str(path))  # raises, naming the file
-        number = ALL_IDB_NAME.fullmatch(path.name).group(1)
-        if number in numbers:
-            raise ValueError(f"{numbers[number]} and {path} have the same number Im{number}: one of them is a "
-                             "renamed copy. Keep the one from the archive you received and remove the other.")
-        numbers[number] = path
+    """The image files of ``folder``, sorted by name; raises ValueError for any other file (bar system files)."""
+    files = sorted((p for p in folder.iterdir() if p.is_file() and not is_system_file(p)), key=lambda p: p.name)
+    problems = _name_problems(files)
+    if problems:
+        raise ValueError(problems[0])
     return files
 
 
-def _resolve_root(root: str | os.PathLike | None) -> Path:
-    return get_dataset("all-idb").folder() if root is None else Path(root).expanduser()
-
-
-def _not_found(root: Path, what: str) -> DatasetNotFoundError:
-    info = get_dataset("all-idb")
-    hint = ""
-    if root.name.upper() in ("ALL_IDB1", "ALL_IDB2", "IMG", "IM"):
-        hint = f"\n(root should be the folder that CONTAINS ALL_IDB1/ and ALL_IDB2/; did you mean {root.parent}?)"
-    return DatasetNotFoundError(
-        f"{what} not found under {root}.{hint}\n{info.how_to_get(root)}\n"
-        f"Then run `{VERIFY_COMMAND.format(root=root)}` to check the folder. Without the real data, "
-        "`labkit.data.write_all_idb_twin(ROOT)` writes a synthetic twin in the same layout.")
+def _not_found(root: Path, what: str):
+    return not_found("all-idb", root, what, contains=CONTAINS)
 
 
 def _slides_folder(root: Path) -> Path | None:
@@ -111,18 +100,13 @@ def _slides_folder(root: Path) -> Path | None:
 
 
 def _images_in(folder: Path):
-    return (p for p in folder.iterdir() if p.is_file() and not _is_system_file(p))
+    return (p for p in folder.iterdir() if p.is_file() and not is_system_file(p))
 
 
 def _open_rgb(path: Path) -> Image.Image:
     """The image at ``path`` decoded and converted to RGB (explicitly: ALL-IDB has no alpha or palette)."""
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")  # convert() decodes every pixel, so a truncated file fails here
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        raise ImageReadError(f"cannot read {path}: {err}. The file is damaged or is not an image; copy it "
-                             "again from the archive you received, then check the folder with "
-                             f"`{VERIFY_COMMAND.format(root=path.parent.parent.parent)}`.") from err
+    return open_image(path, "RGB", fix="Copy it again from the archive you received, then check the folder "
+                      f"with `{verify_command('all-idb', path.parent.parent.parent)}`.")
 
 
 def _to_tensor(image: Image.Image) -> torch.Tensor:
@@ -172,7 +156,7 @@ class ALLIDB2(Dataset):
     """
 
     def __init__(self, root: str | os.PathLike | None = None, transform: Callable[[Image.Image], Any] | None = None):
-        self.root = _resolve_root(root)
+        self.root = data_root("all-idb", root)
         self.folder = self.root / "ALL_IDB2" / "img"
         if not self.folder.is_dir() or not any(_images_in(self.folder)):
             raise _not_found(self.root, f"ALL-IDB2 (the folder {self.folder} with Im001_1.tif ...)")
@@ -210,7 +194,7 @@ class ALLIDB1(Dataset):
     """
 
     def __init__(self, root: str | os.PathLike | None = None, transform: Callable[[Image.Image], Any] | None = None):
-        self.root = _resolve_root(root)
+        self.root = data_root("all-idb", root)
         folder = _slides_folder(self.root)
         if folder is None or not any(_images_in(folder)):
             raise _not_found(self.root, f"ALL-IDB1 (the folder {self.root / 'ALL_IDB1' / 'im'} with Im001_1.jpg ...)")
@@ -233,75 +217,31 @@ class ALLIDB1(Dataset):
         return image, self.labels[index], self.centroids[index].copy()
 
 
-@dataclass
-class VerifyReport:
-    """What :func:`verify_all_idb` found. ``ok`` is True when there is no error; ``str(report)`` reads well."""
-
-    root: Path
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)  # images found per part
-    labels: dict[str, dict[int, int]] = field(default_factory=dict)  # part -> {label: count}
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def __str__(self) -> str:
-        lines = [f"ALL-IDB in {self.root}"]
-        for part in ("ALL-IDB2", "ALL-IDB1"):
-            if part in self.counts:
-                by_label = self.labels.get(part, {})
-                lines.append(f"  {part}: {self.counts[part]} images (expected {EXPECTED_COUNTS[part]}); "
-                             f"label 1: {by_label.get(1, 0)}, label 0: {by_label.get(0, 0)}")
-        lines += findings_lines(self.errors, self.warnings, "OK: the loaders will read this folder.")
-        return "\n".join(lines)
-
-
-def _check_images(report: VerifyReport, part: str, folder: Path, sizes: set[tuple[int, int]],
+def _check_images(report: Report, part: str, folder: Path, sizes: set[tuple[int, int]],
                   strict: bool) -> dict[str, tuple[int, int]]:
     """Names, count, readability and sizes of one part; returns {stem: (W, H)} of the readable images."""
-    found: dict[str, tuple[int, int]] = {}
     entries = sorted(folder.iterdir(), key=lambda p: p.name)
-    bad_names = [p.name for p in entries if p.is_file() and not _is_system_file(p)
-                 and ALL_IDB_NAME.fullmatch(p.name) is None]
-    if bad_names:
-        report.errors.append(f"{part}: {len(bad_names)} file(s) in {folder} are not named ImNNN_L.tif/.jpg "
-                             f"(L = 0 or 1): {some_names(bad_names)}. Move them out or restore their names.")
+    problems = _name_problems([p for p in entries if p.is_file() and not is_system_file(p)])
+    report.errors += [f"{part}: {problem}" for problem in problems[:5]]
+    if len(problems) > 5:
+        report.errors.append(f"{part}: and {len(problems) - 5} more file name problems")
     subfolders = [p.name for p in entries if p.is_dir()]
     if subfolders:
         report.warnings.append(f"{part}: {folder} has subfolders, which are ignored: {some_names(subfolders)}")
     images = [p for p in entries if p.is_file() and ALL_IDB_NAME.fullmatch(p.name)]
-    numbers: dict[str, str] = {}
-    for path in images:
-        number = ALL_IDB_NAME.fullmatch(path.name).group(1)
-        if number in numbers:
-            report.errors.append(f"{part}: {numbers[number]} and {path.name} share the number Im{number}; "
-                                 "remove the renamed copy")
-        numbers[number] = path.name
     report.counts[part] = len(images)
-    report.labels[part] = {1: 0, 0: 0}
-    for path in images:
-        report.labels[part][label_from_name(path.name)] += 1
+    labels = [label_from_name(path.name) for path in images]
+    report.details.setdefault("labels", {})[part] = {1: labels.count(1), 0: labels.count(0)}
     if len(images) != EXPECTED_COUNTS[part]:
         message = (f"{part}: {len(images)} images in {folder}, expected {EXPECTED_COUNTS[part]}; "
                    "some files are missing or extra: unpack the archive again")
         (report.errors if strict else report.warnings).append(message)
 
-    unreadable, odd_sizes, odd_modes = [], [], []
-    for path in images:
-        try:
-            with Image.open(path) as image:
-                size, mode = image.size, image.mode
-                image.load()  # decode every pixel: truncated files fail here, not in the middle of training
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-            unreadable.append(f"{path.name} ({err})")
-            continue
-        found[path.stem] = size
-        if size not in sizes:
-            odd_sizes.append((path.name, size))
-        if mode != "RGB":
-            odd_modes.append(f"{path.name} ({mode})")
+    scan = scan_images(images, decode=True)  # truncated files fail here, not in the middle of training
+    unreadable = scan.unreadable
+    found = {path.stem: size for path, size in scan.sizes.items()}
+    odd_sizes = [(path.name, size) for path, size in scan.sizes.items() if size not in sizes]
+    odd_modes = [f"{path.name} ({mode})" for path, mode in scan.modes.items() if mode != "RGB"]
     if unreadable:
         report.errors.append(f"{part}: {len(unreadable)} image(s) cannot be read: {some_names(unreadable, 3)}. "
                              "Copy them again from the archive.")
@@ -319,7 +259,7 @@ def _check_images(report: VerifyReport, part: str, folder: Path, sizes: set[tupl
     return found
 
 
-def verify_all_idb(root: str | os.PathLike | None = None, *, strict: bool = True) -> VerifyReport:
+def verify_all_idb(root: str | os.PathLike | None = None, *, strict: bool = True) -> Report:
     """Check a copy of ALL-IDB under ``root`` (default ``labkit.data_dir() / "all-idb"``) and report.
 
     Errors (the loaders would fail, or the data is incomplete): a missing part, badly named files,
@@ -327,16 +267,26 @@ def verify_all_idb(root: str | os.PathLike | None = None, *, strict: bool = True
     (only warnings with ``strict=False``, e.g. for a synthetic twin of another size). Warnings: image sizes
     other than 257 x 257 (ALL-IDB2) or 2592 x 1944 / 1712 x 1368 (ALL-IDB1), non-RGB images, missing
     annotations, centroids outside their image, and labels that disagree with the annotations.
-    Never raises for a bad dataset: everything goes into the report. ``python data_scripts/all_idb.py``
-    prints it.
+    Never raises for a bad dataset: everything goes into the report. ``python -m labkit.data verify
+    all-idb`` prints it.
 
     Introduced in lecture 2 (GAP and CAM).
     """
-    root = _resolve_root(root)
-    report = VerifyReport(root)
+    root = data_root("all-idb", root)
+    report = Report("ALL-IDB", root)
+    _check_parts(report, root, strict)
+    for part in ("ALL-IDB2", "ALL-IDB1"):
+        if part in report.counts:
+            by_label = report.details["labels"].get(part, {})
+            report.summary.append(f"{part}: {report.counts[part]} images (expected {EXPECTED_COUNTS[part]}); "
+                                  f"label 1: {by_label.get(1, 0)}, label 0: {by_label.get(0, 0)}")
+    return report
+
+
+def _check_parts(report: Report, root: Path, strict: bool) -> None:
     if not root.is_dir():
         report.errors.append(str(_not_found(root, "ALL-IDB")))
-        return report
+        return
 
     patches = root / "ALL_IDB2" / "img"
     if patches.is_dir():
@@ -348,17 +298,16 @@ def verify_all_idb(root: str | os.PathLike | None = None, *, strict: bool = True
         slides = _slides_folder(root)
     except ValueError as err:
         report.errors.append(f"ALL-IDB1: {err}")
-        return report
+        return
     if slides is None:
         report.errors.append(f"ALL-IDB1: no folder {root / 'ALL_IDB1' / 'im'}; put the ALL_IDB1 folder of the "
                              f"archive in {root}")
-        return report
+        return
     sizes = _check_images(report, "ALL-IDB1", slides, ALL_IDB1_SIZES, strict)
     _check_annotations(report, root / "ALL_IDB1" / "xyc", slides, sizes)
-    return report
 
 
-def _check_annotations(report: VerifyReport, xyc_folder: Path, slides: Path,
+def _check_annotations(report: Report, xyc_folder: Path, slides: Path,
                        sizes: dict[str, tuple[int, int]]) -> None:
     if not xyc_folder.is_dir():
         report.warnings.append(f"ALL-IDB1: no folder {xyc_folder}: blast centroids are unavailable (ALLIDB1 "

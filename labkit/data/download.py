@@ -1,7 +1,7 @@
 """Download a file that survives interruptions and is checked, and unpack archives safely.
 
-Used by :func:`labkit.data.fetch` and ``data_scripts/fetch.py`` for every real dataset of the course
-(lecture 2: ALL-IDB, lecture 3: chest X-rays, lecture 5: Oxford-IIIT Pet and PennFudan, lecture 9: DIV2K).
+Used by :func:`labkit.data.fetch` and ``python -m labkit.data fetch`` for every real dataset of the course
+(lecture 3: chest X-rays, lecture 5: Oxford-IIIT Pet and PennFudan).
 
 Two promises hold whatever goes wrong:
 
@@ -216,7 +216,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *, md
         DownloadError: no connection, an HTTP error, or a truncated transfer (rerun to resume).
         ChecksumError: the digest differs; the ``.part`` file is deleted and an existing ``dest`` is left as it was.
 
-    Used by lecture 2, 3, 5 and 9 (through :func:`labkit.data.fetch`).
+    Used by lectures 3 and 5 (through :func:`labkit.data.fetch`).
     """
     dest = Path(dest).expanduser()
     expected = _expected_digests(sha256, md5)
@@ -312,8 +312,8 @@ def staged_directory(root: str | os.PathLike, *, overwrite: bool = False) -> Ite
 
     What the block writes appears at ``root`` all at once (one rename on the same file system), so an
     error or an interruption never leaves a half-written folder. An existing non-empty ``root`` raises
-    FileExistsError unless ``overwrite=True``, in which case it is replaced. Used by the synthetic twins'
-    writers (lectures 2 and 3).
+    FileExistsError unless ``overwrite=True``, in which case it is replaced. Used by every synthetic
+    twin's writer (lectures 2-5).
     """
     root = Path(root).expanduser()
     if root.exists() and any(root.iterdir()) and not overwrite:
@@ -342,12 +342,12 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     leftovers. An entry that already exists in ``dest`` is never overwritten (FileExistsError instead).
     Tar archives are also unpacked with ``filter="data"`` where Python has it, as defence in depth.
 
-    Used by lecture 5 (Oxford-IIIT Pet, PennFudan) and 9 (DIV2K), through :func:`labkit.data.fetch`.
+    Used by lecture 3 (chest X-rays) and 5 (Oxford-IIIT Pet, PennFudan), through :func:`labkit.data.fetch`.
     """
     archive, dest = Path(archive).expanduser(), Path(dest).expanduser()
     kind = _archive_kind(archive)
     if not archive.is_file():
-        raise FileNotFoundError(f"no archive at {archive}; download it first (python data_scripts/fetch.py NAME)")
+        raise FileNotFoundError(f"no archive at {archive}; download it first (python -m labkit.data fetch NAME)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extracting-", dir=dest.parent))
     try:

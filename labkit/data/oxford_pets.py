@@ -16,38 +16,34 @@ and the annotation tarball holds macOS ``._*`` resource files next to the trimap
 only the listed names are). Photos vary in size, mostly 300 to 500 pixels a side.
 
 ``root`` below is the folder that holds ``images/`` and ``annotations/``; it defaults to
-``labkit.data_dir() / "oxford-pets"``, where ``python data_scripts/oxford_pets.py`` puts them. Without
-them, :func:`oxford_pets_data` writes and uses the synthetic twin of :mod:`labkit.data.synthetic_pets`.
+``labkit.data_dir() / "oxford-pets"``, where ``python -m labkit.data fetch oxford-pets`` puts them.
+``labkit.data.get("oxford-pets")`` returns it, or the synthetic twin (:mod:`labkit.data.oxford_pets_twin`).
 """
 from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from labkit.data.all_idb import ImageReadError
-from labkit.data.registry import DatasetNotFoundError, get_dataset
-from labkit.data.report import findings_lines, some_names
-from labkit.data.synthetic_pets import write_oxford_pets_twin
+from labkit.data.common import Report, data_root, not_found, open_image, scan_images, some_names
+from labkit.data.registry import CLI, DatasetNotFoundError
 
-__all__ = ["CLASS_NAMES", "SPLITS", "REAL_COUNTS", "PetRecord", "default_root", "read_split_list",
-           "OxfordPetsSegmentation", "PetsReport", "verify_oxford_pets", "oxford_pets_data"]
+__all__ = ["CLASS_NAMES", "SPLITS", "REAL_COUNTS", "PetRecord", "read_split_list", "OxfordPetsSegmentation",
+           "verify_oxford_pets"]
 
 CLASS_NAMES = ("pet", "background", "boundary")  # mask value = trimap value - 1
 SPLITS = ("trainval", "test")
 REAL_COUNTS = {"trainval": 3680, "test": 3669}
-TWIN_VERSION = 1  # part of the twin's cache folder name: bump it when synthetic_pets changes
-SCRIPT = "python data_scripts/oxford_pets.py"
+SCRIPT = f"{CLI} verify oxford-pets"
 
 
 class PetRecord(NamedTuple):
@@ -60,30 +56,9 @@ class PetRecord(NamedTuple):
     breed_id: int
 
 
-def default_root() -> Path:
-    """``labkit.data_dir() / "oxford-pets"``: the folder holding ``images/`` and ``annotations/``."""
-    return get_dataset("oxford-pets").folder()
-
-
-def _resolve(root: str | os.PathLike | None) -> Path:
-    return default_root() if root is None else Path(root).expanduser()
-
-
 def _not_found(root: Path, what: str) -> DatasetNotFoundError:
-    info = get_dataset("oxford-pets")
-    hint = ""
-    if root.name in ("images", "annotations", "trimaps"):
-        up = root.parent.parent if root.name == "trimaps" else root.parent
-        hint = f"\n(root should be the folder that CONTAINS images/ and annotations/: did you mean {up}?)"
-    else:
-        for sub in ("oxford-pets", "oxford-iiit-pet"):  # ours, and torchvision.datasets.OxfordIIITPet's folder
-            if (root / sub / "images").is_dir():
-                hint = f"\n(the data is one level down: use root={root / sub})"
-    return DatasetNotFoundError(
-        f"{what} not found under {root}.{hint}\n{info.how_to_get(root)}\n"
-        f"`{SCRIPT}` downloads, verifies, extracts and checks it (to {default_root()}; with `--root DIR`, "
-        "to DIR/oxford-pets). Without the real data, `labkit.data.oxford_pets.oxford_pets_data()` writes "
-        "and uses a synthetic twin in the same layout.")
+    # "oxford-iiit-pet" is the folder torchvision.datasets.OxfordIIITPet downloads to.
+    return not_found("oxford-pets", root, what, contains=("images", "annotations"), nested_in=("oxford-iiit-pet",))
 
 
 def read_split_list(path: str | os.PathLike) -> list[PetRecord]:
@@ -143,7 +118,7 @@ class OxfordPetsSegmentation(Dataset):
 
     def __init__(self, root: str | os.PathLike | None = None, split: str = "trainval", *,
                  image_size: int | None = 128, transform: Callable[..., Any] | None = None):
-        self.root = _resolve(root)
+        self.root = data_root("oxford-pets", root)
         self.split = split
         self.records = read_split_list(_check_layout(self.root, split))
         if not self.records:
@@ -170,22 +145,11 @@ class OxfordPetsSegmentation(Dataset):
     def read(self, index: int) -> tuple[Image.Image, np.ndarray]:
         """The files of item ``index``: ``(RGB PIL image, trimap uint8 (H, W) in {1, 2, 3})``, checked."""
         path, trimap_path = self.image_paths[index], self.trimap_paths[index]
-        try:
-            with Image.open(path) as image:
-                stored_size = image.size  # (W, H) before any draft decoding
-                if self.image_size is not None and image.format == "JPEG" and image.mode == "RGB":
-                    # Decode large JPEGs at 1/2, 1/4 or 1/8 scale while both sides stay >= image_size.
-                    image.draft("RGB", (self.image_size, self.image_size))
-                image = image.convert("RGB")  # greyscale, CMYK, palette or RGBA files become RGB
-        except (UnidentifiedImageError, OSError, SyntaxError) as err:
-            raise ImageReadError(f"cannot read the image {path} ({err}); the file is damaged or not an image: "
-                                 f"extract images.tar.gz again or run `{SCRIPT}`") from err
-        try:
-            with Image.open(trimap_path) as trimap_file:
-                trimap = np.array(trimap_file)
-        except (UnidentifiedImageError, OSError, SyntaxError) as err:
-            raise ImageReadError(f"cannot read the trimap {trimap_path} ({err}); extract annotations.tar.gz "
-                                 f"again or run `{SCRIPT}`") from err
+        # Greyscale, CMYK, palette or RGBA files become RGB; large JPEGs decode at 1/2, 1/4 or 1/8 scale.
+        draft = None if self.image_size is None else (self.image_size, self.image_size)
+        image = open_image(path, "RGB", draft=draft, fix=f"Extract images.tar.gz again or run `{SCRIPT}`.")
+        stored_size = image.info["stored_size"]
+        trimap = np.array(open_image(trimap_path, None, fix=f"Extract annotations.tar.gz again or run `{SCRIPT}`."))
         values = np.unique(trimap)
         if trimap.ndim != 2 or not set(values.tolist()) <= {1, 2, 3}:
             found = f"shape {trimap.shape}" if trimap.ndim != 2 else f"values {values.tolist()[:8]}"
@@ -217,39 +181,8 @@ class OxfordPetsSegmentation(Dataset):
 # Checking a download
 # ----------------------------------------------------------------------------------------------------------
 
-@dataclass
-class PetsReport:
-    """What :func:`verify_oxford_pets` found; ``ok`` is True when there is no error; ``str()`` reads well."""
-
-    root: Path
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)  # split -> listed images
-    species: dict[str, tuple[int, int]] = field(default_factory=dict)  # split -> (cats, dogs)
-    modes: Counter = field(default_factory=Counter)  # image modes as stored, e.g. {"RGB": 7300, "L": 9}
-    breeds: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def __str__(self) -> str:
-        lines = [f"Oxford-IIIT Pet in {self.root}"]
-        for split, n in self.counts.items():
-            cats, dogs = self.species.get(split, (0, 0))
-            lines.append(f"  {split:8s}: {n:5d} images ({cats} cats, {dogs} dogs; the release has "
-                         f"{REAL_COUNTS[split]})")
-        if self.breeds:
-            lines.append(f"  {self.breeds} breeds")
-        if self.modes:
-            lines.append("  image modes: " + ", ".join(f"{mode} {n}" for mode, n in self.modes.most_common())
-                         + " (all are read as RGB)")
-        lines += findings_lines(self.errors, self.warnings, "OK: the lecture's loader will read this folder.")
-        return "\n".join(lines)
-
-
 def verify_oxford_pets(root: str | os.PathLike | None = None, *, strict: bool = True,
-                       decode: bool = False) -> PetsReport:
+                       decode: bool = False) -> Report:
     """Check an Oxford-IIIT Pet folder: layout, split lists, an image and a trimap per listed name.
 
     Errors: missing folders or lists, malformed list lines, listed images or trimaps that are missing or
@@ -259,8 +192,9 @@ def verify_oxford_pets(root: str | os.PathLike | None = None, *, strict: bool = 
     ``decode=True`` decodes every pixel, which finds truncated files but takes a minute on the real data.
     Never raises for a bad folder. Introduced in lecture 5 (segmentation).
     """
-    root = _resolve(root)
-    report = PetsReport(root)
+    root = data_root("oxford-pets", root)
+    report = Report("Oxford-IIIT Pet", root)
+    report.details.update(modes=Counter(), species={}, breeds=0)  # image modes as stored; (cats, dogs) per split
     breeds = set()
     for split in SPLITS:
         try:
@@ -268,68 +202,50 @@ def verify_oxford_pets(root: str | os.PathLike | None = None, *, strict: bool = 
         except (FileNotFoundError, ValueError) as err:
             report.errors.append(str(err))
             if isinstance(err, DatasetNotFoundError) and not (root / "images").is_dir():
-                return report  # nothing there: one message is enough
+                return _summarise(report)  # nothing there: one message is enough
             continue
         report.counts[split] = len(records)
-        report.species[split] = (sum(r.species == 1 for r in records), sum(r.species == 2 for r in records))
+        report.details["species"][split] = (sum(r.species == 1 for r in records), sum(r.species == 2 for r in records))
         breeds |= {r.class_id for r in records}
-        missing, unreadable, bad_values = {"image": [], "trimap": []}, [], []
-        for record in records:
-            image_path = root / "images" / f"{record.name}.jpg"
-            trimap_path = root / "annotations" / "trimaps" / f"{record.name}.png"
-            for kind, path in (("image", image_path), ("trimap", trimap_path)):
-                if not path.is_file():
-                    missing[kind].append(path.name)
-                    continue
-                try:
-                    with Image.open(path) as opened:
-                        if kind == "image":
-                            report.modes[opened.mode] += 1
-                        if decode:
-                            opened.load()
-                            if kind == "trimap" and not set(np.unique(np.array(opened)).tolist()) <= {1, 2, 3}:
-                                bad_values.append(path.name)
-                except (UnidentifiedImageError, OSError, SyntaxError):
-                    unreadable.append(path.name)
-        for kind, names in missing.items():
-            if names:
-                archive = "images.tar.gz" if kind == "image" else "annotations.tar.gz"
-                report.errors.append(f"{split}: {len(names)} listed {kind}(s) missing: {some_names(names)} "
+        for kind, folder, suffix, archive in (("image", root / "images", ".jpg", "images.tar.gz"),
+                                              ("trimap", root / "annotations" / "trimaps", ".png",
+                                               "annotations.tar.gz")):
+            paths = [folder / f"{record.name}{suffix}" for record in records]
+            missing = [path.name for path in paths if not path.is_file()]
+            if missing:
+                report.errors.append(f"{split}: {len(missing)} listed {kind}(s) missing: {some_names(missing)} "
                                      f"(extract {archive} again)")
-        if unreadable:
-            report.errors.append(f"{split}: {len(unreadable)} file(s) cannot be read: {some_names(unreadable)}")
-        if bad_values:
-            report.errors.append(f"{split}: {len(bad_values)} trimap(s) hold values other than 1, 2, 3: "
-                                 f"{some_names(bad_values)}")
+            scan = scan_images([path for path in paths if path.is_file()], decode=decode)
+            if scan.unreadable:
+                report.errors.append(f"{split}: {len(scan.unreadable)} {kind}(s) cannot be read: "
+                                     f"{some_names(scan.unreadable)} (extract {archive} again)")
+            if kind == "image":
+                report.details["modes"] += scan.mode_counts()
+            elif decode:
+                bad = [path.name for path in scan.sizes if not set(np.unique(_pixels(path))) <= {1, 2, 3}]
+                if bad:
+                    report.errors.append(f"{split}: {len(bad)} trimap(s) hold values other than 1, 2, 3: "
+                                         f"{some_names(bad)}")
         if len(records) != REAL_COUNTS[split]:
             message = f"{split}.txt lists {len(records)} images, the release {REAL_COUNTS[split]}"
             (report.errors if strict else report.warnings).append(message)
-    report.breeds = len(breeds)
+    report.details["breeds"] = len(breeds)
+    return _summarise(report)
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.array(image)
+
+
+def _summarise(report: Report) -> Report:
+    for split, n in report.counts.items():
+        cats, dogs = report.details["species"].get(split, (0, 0))
+        report.summary.append(f"{split:8s}: {n:5d} images ({cats} cats, {dogs} dogs; the release has "
+                              f"{REAL_COUNTS[split]})")
+    if report.details["breeds"]:
+        report.summary.append(f"{report.details['breeds']} breeds")
+    if report.details["modes"]:
+        report.summary.append("image modes: " + ", ".join(
+            f"{mode} {n}" for mode, n in report.details["modes"].most_common()) + " (all are read as RGB)")
     return report
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Real data or twin
-# ----------------------------------------------------------------------------------------------------------
-
-def _complete(root: Path) -> bool:
-    return all((root / path).exists() for path in get_dataset("oxford-pets").layout)
-
-
-def oxford_pets_data(root: str | os.PathLike | None = None, *, twin_root: str | os.PathLike | None = None,
-                     seed: int = 0, quiet: bool = False, **twin_options: Any) -> tuple[Path, bool]:
-    """The folder to train on, and whether it is the real data: ``(path, is_real)``.
-
-    The real data is used when ``root`` (default :func:`default_root`) holds ``images/``,
-    ``annotations/trimaps/`` and both split lists. Otherwise the synthetic twin is used: written once by
-    :func:`labkit.data.synthetic_pets.write_oxford_pets_twin` (fast or full defaults) to ``twin_root``,
-    by default ``labkit.data_dir() / "twins" / "oxford-pets-v<version>-<fast|full>-seed<seed>"``, and
-    reused afterwards; ``twin_options`` (``counts``, ``size``) go to the writer. One line says which
-    path was taken. Introduced in lecture 5 (segmentation).
-    """
-    from labkit.data.choose import real_or_twin, twin_folder
-
-    if twin_root is None:
-        twin_root = twin_folder("oxford-pets", TWIN_VERSION, seed)
-    return real_or_twin("Oxford-IIIT Pet", _resolve(root), twin_root, is_complete=_complete, quiet=quiet,
-                        write_twin=lambda folder: write_oxford_pets_twin(folder, seed=seed, **twin_options))

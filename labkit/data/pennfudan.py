@@ -10,8 +10,8 @@ The real data (Wang, Shi, Song, Shen, ACCV 2007) is one zip, ``PennFudanPed.zip`
 
 170 RGB photos of various sizes (roughly 300 to 500 pixels a side) with 345 people. ``root`` below is
 the ``PennFudanPed`` folder; it defaults to ``labkit.data_dir() / "pennfudan" / "PennFudanPed"``, where
-``python data_scripts/pennfudan.py`` puts it. Without it, :func:`pennfudan_data` writes and uses the
-synthetic twin of :mod:`labkit.data.synthetic_pedestrians`, in the same layout.
+``python -m labkit.data fetch pennfudan`` puts it. ``labkit.data.get("pennfudan")`` returns it, or the
+synthetic twin (:mod:`labkit.data.pennfudan_twin`) in the same layout.
 
 Fixes to the book's ``CustomDataset``: images are opened with ``.convert("RGB")``; the joint transforms
 are torchvision's ``transforms.v2`` with ``tv_tensors`` (so a flip or a crop moves boxes and masks with
@@ -21,54 +21,31 @@ the image) instead of a copy of the v0.3.0 ``references/`` folder; boxes are in 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from labkit.data.all_idb import ImageReadError
-from labkit.data.registry import DatasetNotFoundError, get_dataset
-from labkit.data.report import findings_lines, some_names
-from labkit.data.synthetic_pedestrians import REAL_COUNTS, write_pennfudan_twin
+from labkit.data.common import ImageScan, Report, data_root, not_found, open_image, some_names
+from labkit.data.pennfudan_twin import REAL_COUNTS
+from labkit.data.registry import CLI, DatasetNotFoundError
 from labkit.detection import masks_to_boxes
 
-__all__ = ["REAL_IMAGES", "REAL_PEDESTRIANS", "default_root", "instance_masks",
-           "PennFudan", "split_indices", "PennFudanReport", "verify_pennfudan", "pennfudan_data"]
+__all__ = ["REAL_IMAGES", "REAL_PEDESTRIANS", "instance_masks", "PennFudan", "split_indices", "verify_pennfudan"]
 
 REAL_IMAGES = sum(REAL_COUNTS.values())  # 170
 REAL_PEDESTRIANS = 345
-TWIN_VERSION = 1  # part of the twin's cache folder name: bump it when synthetic_pedestrians changes
-SCRIPT = "python data_scripts/pennfudan.py"
-
-
-def default_root() -> Path:
-    """``labkit.data_dir() / "pennfudan" / "PennFudanPed"``: the folder holding PNGImages/ and PedMasks/."""
-    return get_dataset("pennfudan").folder() / "PennFudanPed"
-
-
-def _resolve(root: str | os.PathLike | None) -> Path:
-    return default_root() if root is None else Path(root).expanduser()
+SCRIPT = f"{CLI} verify pennfudan"
 
 
 def _not_found(root: Path, what: str) -> DatasetNotFoundError:
-    info = get_dataset("pennfudan")
-    hint = ""
-    if root.name in ("PNGImages", "PedMasks", "Annotation"):
-        hint = f"\n(root should be the folder that CONTAINS PNGImages/ and PedMasks/: did you mean {root.parent}?)"
-    elif (root / "PennFudanPed" / "PNGImages").is_dir():
-        hint = f"\n(the data is one level down: use root={root / 'PennFudanPed'})"
-    return DatasetNotFoundError(
-        f"{what} not found under {root}.{hint}\n{info.how_to_get(root.parent)}\n"
-        f"`{SCRIPT}` downloads, extracts and checks it (to {default_root()}; with `--root DIR`, to "
-        "DIR/pennfudan/PennFudanPed). Without the real data, "
-        "`labkit.data.pennfudan.pennfudan_data()` writes and uses a synthetic twin in the same layout.")
+    return not_found("pennfudan", root, what, contains=("PNGImages", "PedMasks"))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -93,23 +70,9 @@ def instance_masks(ids: np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
 # The dataset
 # ----------------------------------------------------------------------------------------------------------
 
-def _open_rgb(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")  # decodes every pixel here; palette or RGBA files become RGB
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ImageReadError(f"cannot read the image {path} ({err}); the file is damaged or not an image: "
-                             f"download the dataset again with `{SCRIPT}`") from err
-
-
 def _open_ids(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as image:
-            mode = image.mode
-            ids = np.array(image)  # "L" or "P": the stored values are the ids; no palette lookup
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ImageReadError(f"cannot read the mask {path} ({err}); download the dataset again with "
-                             f"`{SCRIPT}`") from err
+    image = open_image(path, None, fix=f"Download the dataset again, then run `{SCRIPT}`.")
+    mode, ids = image.mode, np.array(image)  # "L" or "P": the stored values are the ids; no palette lookup
     if ids.ndim != 2 or mode not in ("L", "P", "I", "I;16", "1"):
         raise ValueError(f"{path} is a {mode} image; a PedMasks file must have one channel holding 0 for "
                          "background and 1..N for the people. Was it re-saved as a colour picture? "
@@ -136,7 +99,7 @@ class PennFudan(Dataset):
 
     def __init__(self, root: str | os.PathLike | None = None, *,
                  transforms: Callable[..., Any] | None = None, image_size: int | tuple[int, int] | None = None):
-        self.root = _resolve(root)
+        self.root = data_root("pennfudan", root)
         images_dir, masks_dir = self.root / "PNGImages", self.root / "PedMasks"
         for folder in (images_dir, masks_dir):
             if not folder.is_dir():
@@ -163,7 +126,8 @@ class PennFudan(Dataset):
 
     def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The files of item ``index`` as they are: ``(image uint8 (H, W, 3) RGB, ids uint8 (H, W))``."""
-        image = np.asarray(_open_rgb(self.image_paths[index]))
+        image = np.asarray(open_image(self.image_paths[index], "RGB",  # palette or RGBA files become RGB
+                                      fix=f"Download the dataset again, then run `{SCRIPT}`."))
         ids = _open_ids(self.mask_paths[index])
         if ids.shape != image.shape[:2]:
             raise ValueError(f"{self.mask_paths[index]} is {ids.shape[1]}x{ids.shape[0]} pixels but its image "
@@ -225,32 +189,7 @@ def split_indices(n: int, n_test: int = 50, seed: int = 1) -> tuple[list[int], l
 # Checking a download
 # ----------------------------------------------------------------------------------------------------------
 
-@dataclass
-class PennFudanReport:
-    """What :func:`verify_pennfudan` found; ``ok`` is True when there is no error; ``str()`` reads well."""
-
-    root: Path
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    images: int = 0
-    pedestrians: int = 0
-    sizes: tuple[tuple[int, int], tuple[int, int]] | None = None  # (smallest (W, H), largest (W, H)) by area
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def __str__(self) -> str:
-        lines = [f"PennFudanPed in {self.root}", f"  {self.images} images, {self.pedestrians} pedestrians"
-                 + (f" (the release has {REAL_IMAGES} and {REAL_PEDESTRIANS})" if self.images else "")]
-        if self.sizes:
-            (w0, h0), (w1, h1) = self.sizes
-            lines.append(f"  sizes from {w0}x{h0} to {w1}x{h1} (W x H)")
-        lines += findings_lines(self.errors, self.warnings, "OK: the lecture's loader will read this folder.")
-        return "\n".join(lines)
-
-
-def verify_pennfudan(root: str | os.PathLike | None = None, *, strict: bool = True) -> PennFudanReport:
+def verify_pennfudan(root: str | os.PathLike | None = None, *, strict: bool = True) -> Report:
     """Check a PennFudanPed folder: layout, a mask per image, readable files, matching sizes, counts.
 
     Every image and mask is decoded (170 small PNGs: a second or two). Errors: missing folders, images
@@ -259,8 +198,9 @@ def verify_pennfudan(root: str | os.PathLike | None = None, *, strict: bool = Tr
     ``strict=False`` (e.g. for a twin) wrong counts are warnings. Masks without an image are a warning.
     Never raises for a bad folder. Introduced in lecture 5 (segmentation).
     """
-    root = _resolve(root)
-    report = PennFudanReport(root)
+    root = data_root("pennfudan", root)
+    report = Report("PennFudanPed", root)
+    report.counts.update(images=0, pedestrians=0)
     if not (root / "PNGImages").is_dir() or not (root / "PedMasks").is_dir():
         report.errors.append(str(_not_found(root, "PNGImages/ and PedMasks/")))
         return report
@@ -274,52 +214,28 @@ def verify_pennfudan(root: str | os.PathLike | None = None, *, strict: bool = Tr
                      if p.name[: -len("_mask.png")] not in stems and not p.name.startswith("."))
     if orphans:
         report.warnings.append(f"{len(orphans)} mask(s) have no image and are ignored: {some_names(orphans)}")
-    empty, sizes = [], []
+    empty, scan = [], ImageScan()
     for index, path in enumerate(dataset.image_paths):
         try:
             image, ids = dataset.read(index)
         except (OSError, ValueError) as err:
             report.errors.append(str(err))
             continue
-        report.images += 1
+        report.counts["images"] += 1
         n = len(np.unique(ids[ids != 0]))
-        report.pedestrians += n
+        report.counts["pedestrians"] += n
         if n == 0:
             empty.append(dataset.mask_paths[index].name)
-        sizes.append((image.shape[1], image.shape[0]))
+        scan.sizes[path] = (image.shape[1], image.shape[0])
     if empty:
         report.errors.append(f"{len(empty)} mask(s) hold no person (all zeros): {some_names(empty)}")
-    if sizes:
-        report.sizes = (min(sizes, key=lambda s: s[0] * s[1]), max(sizes, key=lambda s: s[0] * s[1]))
-    if (report.images, report.pedestrians) != (REAL_IMAGES, REAL_PEDESTRIANS) and report.images:
-        message = (f"{report.images} images and {report.pedestrians} pedestrians, but the release has "
-                   f"{REAL_IMAGES} and {REAL_PEDESTRIANS}" + ("; files are missing or extra: extract the zip again"
-                                                                 if strict else ""))
+    report.details["sizes"] = scan.size_range()  # by area, (W, H)
+    images, people = report.counts["images"], report.counts["pedestrians"]
+    report.summary.append(f"{images} images, {people} pedestrians"
+                          + (f" (the release has {REAL_IMAGES} and {REAL_PEDESTRIANS})" if images else ""))
+    report.summary += scan.summary()
+    if (images, people) != (REAL_IMAGES, REAL_PEDESTRIANS) and images:
+        message = (f"{images} images and {people} pedestrians, but the release has {REAL_IMAGES} and "
+                   f"{REAL_PEDESTRIANS}" + ("; files are missing or extra: extract the zip again" if strict else ""))
         (report.errors if strict else report.warnings).append(message)
     return report
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Real data or twin
-# ----------------------------------------------------------------------------------------------------------
-
-def pennfudan_data(root: str | os.PathLike | None = None, *, twin_root: str | os.PathLike | None = None,
-                   seed: int = 0, quiet: bool = False, **twin_options: Any) -> tuple[Path, bool]:
-    """The folder to train on, and whether it is the real data: ``(path, is_real)``.
-
-    The real data is used when ``root`` (default :func:`default_root`) holds ``PNGImages/`` and
-    ``PedMasks/``. Otherwise the synthetic twin is used: written once by
-    :func:`labkit.data.synthetic_pedestrians.write_pennfudan_twin` (fast or full defaults) to
-    ``twin_root``, by default ``labkit.data_dir() / "twins" / "pennfudan-v<version>-<fast|full>-seed<seed>"
-    / "PennFudanPed"``, and reused afterwards; ``twin_options`` (``n``, ``size``, ``max_people``) go to
-    the writer. One line says which path was taken. Introduced in lecture 5 (segmentation).
-    """
-    from labkit.data.choose import real_or_twin, twin_folder
-
-    def complete(folder: Path) -> bool:
-        return (folder / "PNGImages").is_dir() and (folder / "PedMasks").is_dir()
-
-    if twin_root is None:
-        twin_root = twin_folder("pennfudan", TWIN_VERSION, seed) / "PennFudanPed"
-    return real_or_twin("PennFudanPed", _resolve(root), twin_root, is_complete=complete, quiet=quiet,
-                        write_twin=lambda folder: write_pennfudan_twin(folder, seed=seed, **twin_options))

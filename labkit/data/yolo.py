@@ -3,7 +3,7 @@
 Introduced in lecture 4 (object detection). A YOLO dataset gives each image a text file of the same stem
 with one line per object, ``class x_center y_center width height``, the class a 0-based index into a
 names file and the four numbers divided by the image width or height (so they lie in [0, 1]). An empty
-label file is an image without objects. Three folder layouts are read:
+label file is an image without objects. Four folder layouts are read:
 
 - **Ultralytics** (the main one; what ``labkit``'s twin writes)::
 
@@ -13,12 +13,18 @@ label file is an image without objects. Three folder layouts are read:
 - **Roboflow export**: ``root/train/images``, ``root/train/labels``, ``root/valid/...`` and ``data.yaml``.
 - **Darknet** (the book's ``ultralytics/yolov3``): flat ``root/images/`` and ``root/labels/``, lists of
   image paths ``root/train.txt`` and ``root/test.txt`` (or ``valid.txt``), and a ``root/*.names`` file.
+- **Flat**, as labelling tools such as labelImg write it: ``root/images/`` and ``root/labels/`` side by
+  side with a names file (``classes.txt``, ``data.yaml`` or ``obj.names``, in ``root`` or, as labelImg
+  saves it, in ``root/labels/``) and no split at all. ``split=None`` reads the whole folder; split it
+  yourself, e.g. with ``torch.utils.data.random_split``.
 
 Split names: ``"val"`` also finds ``valid`` / ``validation`` folders (and, in the darknet layout, the
-book's ``test.txt``). ``data.yaml`` is read only when PyYAML is installed (it comes with Ultralytics).
+book's ``test.txt``); ``None`` is the whole flat folder (the darknet layout's ``images/`` without its
+lists). ``data.yaml`` is read only when PyYAML is installed (it comes with Ultralytics).
 """
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -29,11 +35,11 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from labkit.data.all_idb import ImageReadError
+from labkit.data.common import Report, data_root, open_image, scan_images, some_names
 from labkit.data.registry import DatasetNotFoundError
 
 __all__ = ["IMAGE_SUFFIXES", "YOLODataset", "find_split", "read_class_names", "read_label_file",
-           "pad_targets", "collate_detection"]
+           "train_val_split", "verify_yolo", "pad_targets", "collate_detection"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _SPLIT_ALIASES = {"val": ("val", "valid", "validation"), "train": ("train",), "test": ("test",)}
@@ -44,8 +50,13 @@ LAYOUT_HELP = (
     "  {root}/labels/{split}/*.txt       one file per image, same stem; lines 'class xc yc w h' in [0, 1]\n"
     "  {root}/classes.txt                one class name per line\n"
     "(a Roboflow export, {split}/images + {split}/labels + data.yaml, or the darknet layout, images/ +\n"
-    "labels/ + train.txt/test.txt + a .names file, is read too). Without a dataset, "
-    "labkit.data.synthetic_shapes.shapes_data() writes a synthetic one in this layout.")
+    "labels/ + train.txt/test.txt + a .names file, is read too; a flat folder, images/ + labels/ + a\n"
+    "names file without splits, is read whole with split=None). Without a dataset, "
+    "labkit.data.get('yolo') writes a synthetic one in this layout.")
+FLAT_HELP = (
+    "{root} is a flat YOLO folder: images/ and labels/ hold the files themselves, with no {split!r} split "
+    "(no images/{split}/ folder, no {split}.txt list). Read it whole with YOLODataset(root, split=None), "
+    "or let labkit.data.yolo.train_val_split(root) split it at random (seeded).")
 
 
 def _is_image(path: Path) -> bool:
@@ -81,14 +92,30 @@ def _darknet_images(root: Path, listing: Path) -> list[Path]:
     return images
 
 
-def find_split(root: str | os.PathLike, split: str) -> list[tuple[Path, Path]] | None:
+def _flat_folders(root: Path) -> bool:
+    """``root/images/`` and ``root/labels/`` that hold the files themselves (or nothing), not split folders."""
+    if not ((root / "images").is_dir() and (root / "labels").is_dir()):
+        return False
+    entries = list((root / "images").iterdir())
+    return any(_is_image(path) for path in entries) or not any(path.is_dir() for path in entries)
+
+
+def _darknet_lists(root: Path) -> bool:
+    return any((root / f"{name}.txt").is_file() for names in _DARKNET_LISTS.values() for name in names)
+
+
+def find_split(root: str | os.PathLike, split: str | None) -> list[tuple[Path, Path]] | None:
     """The ``(image, label file)`` pairs of ``split`` under ``root``, in name order; None if no layout matches.
 
+    ``split=None`` pairs ``root/images/`` with ``root/labels/`` as they are: the whole of a flat folder (or
+    of a darknet one, its lists ignored); None when ``images/`` holds split folders instead of images.
     Checks the pairing: an image without a label file, or a label file without an image, raises
     DatasetNotFoundError naming it (an EMPTY label file is fine: an image without objects).
     Introduced in lecture 4 (object detection).
     """
     root = Path(root).expanduser()
+    if split is None:
+        return _pair_folder(root / "images", root / "labels") if _flat_folders(root) else None
     aliases = _SPLIT_ALIASES.get(split, (split,))
     for name in aliases:
         for images_dir, labels_dir in ((root / "images" / name, root / "labels" / name),
@@ -143,7 +170,8 @@ def read_class_names(root: str | os.PathLike) -> tuple[tuple[str, ...], Path]:
     """The class names of a YOLO dataset and the file they came from.
 
     Looks for ``root/classes.txt``, then ``root/data.yaml`` (``names:``, a list or an index -> name map;
-    needs PyYAML), then a single ``root/*.names`` file (darknet), one name per line, blank lines ignored.
+    needs PyYAML), then a single ``root/*.names`` file (darknet), then ``root/labels/classes.txt`` (where
+    labelImg saves it), one name per line, blank lines ignored.
     Raises DatasetNotFoundError saying which file to write when there is none, and ValueError when
     ``classes.txt`` and ``data.yaml`` disagree. Introduced in lecture 4 (object detection).
     """
@@ -164,6 +192,8 @@ def read_class_names(root: str | os.PathLike) -> tuple[tuple[str, ...], Path]:
         if len(names_files) > 1:
             raise ValueError(f"several .names files in {root}: {[p.name for p in names_files]}; keep only "
                              "the one that matches the labels")
+        if not names_files and (root / "labels" / "classes.txt").is_file():
+            names_files = [root / "labels" / "classes.txt"]
         if names_files:
             lines = names_files[0].read_text().splitlines()
             found.append((tuple(line.strip() for line in lines if line.strip()), names_files[0]))
@@ -220,6 +250,11 @@ def read_label_file(path: str | os.PathLike, num_classes: int | None = None) -> 
 class YOLODataset(Dataset):
     """A split of a YOLO-format detection dataset (see the module docstring for the layouts).
 
+    ``split`` names the split (``"train"``, ``"val"``, ``"test"``); ``split=None`` reads a flat folder
+    (``images/`` and ``labels/`` without splits, as labelling tools write it) whole, and the caller splits
+    it, e.g. ``torch.utils.data.random_split(dataset, [0.8, 0.2])``. Asking a flat folder for a named split
+    raises DatasetNotFoundError saying so.
+
     Item ``i`` is ``(image, target)``: ``image`` float ``Tensor[3, H, W]`` in [0, 1] (RGB, whatever the
     file's mode), ``target = {"boxes": float32 Tensor[N, 4] xyxy pixels, "labels": int64 Tensor[N]}``.
     ``image_size`` (an int for a square, or ``(H, W)``) resizes image and boxes together (no aspect
@@ -232,19 +267,25 @@ class YOLODataset(Dataset):
     Introduced in lecture 4 (object detection).
     """
 
-    def __init__(self, root: str | os.PathLike, split: str = "train", *,
+    def __init__(self, root: str | os.PathLike, split: str | None = "train", *,
                  image_size: int | tuple[int, int] | None = None,
                  transform: Callable[[Any, dict], tuple[Any, dict]] | None = None):
         self.root = Path(root).expanduser()
-        layout = LAYOUT_HELP.format(root=self.root, split=split)
+        layout = LAYOUT_HELP.format(root=self.root, split="train" if split is None else split)
         if not self.root.is_dir():
             raise DatasetNotFoundError(f"no dataset folder {self.root}. {layout}")
         pairs = find_split(self.root, split)
+        if pairs is None and split is None:
+            raise DatasetNotFoundError(f"split=None reads a flat folder (images/ and labels/ holding the files), "
+                                       f"but {self.root} has none: name the split, e.g. "
+                                       f"YOLODataset(root, 'train'). {layout}")
+        if pairs is None and _flat_folders(self.root) and not _darknet_lists(self.root):
+            raise DatasetNotFoundError(FLAT_HELP.format(root=self.root, split=split))
         if pairs is None:
             raise DatasetNotFoundError(f"no {split!r} split found in {self.root}. {layout}")
         if not pairs:
-            raise DatasetNotFoundError(f"the {split!r} split of {self.root} has no images "
-                                       f"({', '.join(IMAGE_SUFFIXES)}). {layout}")
+            where = f"{self.root}" if split is None else f"the {split!r} split of {self.root}"
+            raise DatasetNotFoundError(f"{where} has no images ({', '.join(IMAGE_SUFFIXES)}). {layout}")
         self.class_names, self.names_file = read_class_names(self.root)
         self.split = split
         if isinstance(image_size, int):
@@ -266,15 +307,16 @@ class YOLODataset(Dataset):
         return (f"YOLODataset({str(self.root)!r}, split={self.split!r}, {len(self)} images, "
                 f"{sum(len(l) for l in self.labels)} objects, classes={list(self.class_names)})")
 
+    def subset(self, indices: Sequence[int]) -> YOLODataset:
+        """The same dataset restricted to ``indices`` (in that order), keeping names and settings."""
+        part = copy.copy(self)
+        for name in ("images", "label_files", "labels", "boxes_cxcywh"):
+            setattr(part, name, [getattr(self, name)[i] for i in indices])
+        return part
+
     def load_image(self, index: int) -> Image.Image:
         """The image file as an RGB PIL image (resized to ``image_size`` when one is set)."""
-        path = self.images[index]
-        try:
-            with Image.open(path) as file:
-                image = file.convert("RGB")  # decodes every pixel here, inside the with block
-        except (OSError, SyntaxError, ValueError) as err:
-            raise ImageReadError(f"cannot read {path}: {err}. The file is damaged or is not an image; copy it "
-                                 "again, or delete it and its label file.") from err
+        image = open_image(self.images[index], "RGB", fix="Copy it again, or delete it and its label file.")
         if self.image_size is not None:
             height, width = self.image_size
             image = image.resize((width, height), Image.BILINEAR)
@@ -300,6 +342,49 @@ class YOLODataset(Dataset):
             target = {key: value.as_subclass(Tensor) if isinstance(value, Tensor) else value
                       for key, value in target.items()}
         return pixels, target
+
+
+def train_val_split(root: str | os.PathLike, *, val_fraction: float = 0.15, seed: int = 0,
+                    **options: Any) -> tuple[YOLODataset, YOLODataset]:
+    """``(train, val)`` of a YOLO folder: its own ``train`` and ``val`` splits when it has them, else a
+    seeded random split of a flat folder (``val_fraction`` of the images, at least one, for validation).
+    ``options`` (``image_size``, ``transform``) go to both datasets. Lecture 4."""
+    if find_split(root, "train") is not None:
+        return YOLODataset(root, "train", **options), YOLODataset(root, "val", **options)
+    whole = YOLODataset(root, None, **options)
+    if len(whole) < 2:
+        raise ValueError(f"{root} holds {len(whole)} image(s): a flat folder needs two or more to split")
+    order = torch.randperm(len(whole), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_val = min(len(whole) - 1, max(1, round(val_fraction * len(whole))))
+    return whole.subset(order[n_val:]), whole.subset(order[:n_val])
+
+
+def verify_yolo(root: str | os.PathLike | None = None, *, strict: bool = True, decode: bool = False) -> Report:
+    """Check a YOLO folder: which splits it has, that every label line parses, images open; never raises.
+
+    Counts images and objects per split and per class. Errors: no split at all, a malformed label or a
+    missing pair (named by file and line), unreadable images. ``strict`` is accepted for the common
+    verifier signature; a YOLO folder has no release to compare counts with. Lecture 4.
+    """
+    root = data_root("yolo", root)
+    report = Report("YOLO dataset", root)
+    splits = [split for split in ("train", "val", "test") if find_split(root, split) is not None] or [None]
+    for split in splits:
+        name = split or "(flat, all)"
+        try:
+            dataset = YOLODataset(root, split)
+        except (FileNotFoundError, ValueError) as err:
+            report.errors.append(f"{name}: {err}")
+            continue
+        per_class = np.bincount(np.concatenate(dataset.labels).astype(int), minlength=len(dataset.class_names))
+        report.counts[name] = (len(dataset), int(per_class.sum()))
+        report.summary.append(f"{name:5s}: {len(dataset)} images, {int(per_class.sum())} objects ("
+                              + ", ".join(f"{c} {n}" for c, n in zip(dataset.class_names, per_class)) + ")")
+        scan = scan_images(dataset.images, decode=decode)
+        if scan.unreadable:
+            report.errors.append(f"{name}: {len(scan.unreadable)} image(s) cannot be read: "
+                                 f"{some_names(scan.unreadable, 3)}")
+    return report
 
 
 def _stack(images: Sequence[Tensor]) -> Tensor:

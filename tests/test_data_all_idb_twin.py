@@ -1,4 +1,4 @@
-"""Tests of labkit.data.synthetic_blood: the offline twin of ALL-IDB (lecture 2)."""
+"""Tests of labkit.data.all_idb_twin: the offline twin of ALL-IDB (lecture 2)."""
 import os
 import time
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from labkit.data import ALLIDB2
-from labkit.data import synthetic_blood as sb
-from labkit.data.synthetic_blood import make_patch, make_patches, make_slide, write_all_idb_twin
+from labkit.data import all_idb_twin as sb
+from labkit.data.all_idb_twin import make_patch, make_slide, write_all_idb_twin
 
 
 def nucleus_mask(image: np.ndarray) -> np.ndarray:
@@ -15,6 +15,13 @@ def nucleus_mask(image: np.ndarray) -> np.ndarray:
     Pale-blue cytoplasm has a bright green; pink red cells have red far above green."""
     r, g, b = np.moveaxis(image.astype(np.int32), -1, 0)
     return (b - g > 25) & (g < 150) & (r - g < 60)
+
+
+def make_patches(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` patches with balanced, shuffled labels, as the tests below need them."""
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % 2).astype(np.int64)
+    return np.stack([make_patch(rng, size, label=int(label))[0] for label in labels]), labels
 
 
 def test_make_patches_is_deterministic_by_seed():
@@ -163,11 +170,10 @@ def test_write_all_idb_twin_leaves_nothing_when_interrupted(tmp_path, monkeypatc
     assert os.listdir(tmp_path) == []
 
 
-def test_fast_mode_twin_keeps_the_all_idb_ratio(tmp_path, monkeypatch):
+def test_small_twin_keeps_the_all_idb_ratio(tmp_path):
     from PIL import Image
 
-    monkeypatch.setenv("LABKIT_FAST", "1")
-    root = write_all_idb_twin(tmp_path / "twin", n_patches=2, n_slides=1)
+    root = write_all_idb_twin(tmp_path / "twin", n_patches=2, n_slides=1, patch_size=64)
     with Image.open(root / "ALL_IDB2" / "img" / "Im001_1.tif") as patch, \
             Image.open(root / "ALL_IDB1" / "im" / "Im001_1.jpg") as slide:
         assert patch.size == (64, 64)

@@ -1,4 +1,4 @@
-"""Tests of labkit.data.synthetic_pedestrians (lecture 5): street scenes with instance masks, written in
+"""Tests of labkit.data.pennfudan_twin (lecture 5): street scenes with instance masks, written in
 PennFudanPed's layout and read back by labkit.data.pennfudan.PennFudan."""
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from PIL import Image
 from torchvision.ops import box_iou
 
 from labkit.data.pennfudan import PennFudan, instance_masks
-from labkit.data.synthetic_pedestrians import MIN_VISIBLE, make_street_scene, write_pennfudan_twin
+from labkit.data.pennfudan_twin import MIN_VISIBLE, make_street_scene, write_pennfudan_twin
 from labkit.detection import masks_to_boxes
 
 
@@ -84,7 +84,7 @@ def test_twin_layout_names_and_determinism(tmp_path):
 
 
 def test_twin_defaults_to_the_real_count_and_refuses_to_overwrite(tmp_path, monkeypatch):
-    import labkit.data.synthetic_pedestrians as sp
+    import labkit.data.pennfudan_twin as sp
 
     monkeypatch.setattr(sp, "make_street_scene",  # counting only: skip the drawing
                         lambda rng, size, max_people=4: sp.StreetScene(np.zeros((size, size, 3), np.uint8),

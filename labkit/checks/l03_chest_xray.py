@@ -3,7 +3,7 @@
 Introduced in lecture 3 (chest X-rays). References come from independent means: recall and precision from
 scikit-learn, output sizes from real PyTorch layers. Usage in a notebook::
 
-    from labkit.checks import chest_xray as checks
+    from labkit.checks import l03_chest_xray as checks
     checks.check_l1_penalty(l1_penalty)
 """
 from __future__ import annotations

@@ -42,25 +42,23 @@ import numpy as np
 import torch
 from PIL import Image
 
+from labkit.data.common import smooth_noise
 from labkit.data.download import staged_directory
 from labkit.detection import masks_to_boxes
 
 __all__ = [
     "SHAPE_CLASSES", "MAX_OCCLUSION", "SIZE_RANGE", "TWIN_SIZE_RANGE", "TWIN_MAX_OCCLUSION", "ShapesScene",
-    "make_shapes_scene", "default_root", "write_shapes_twin", "shapes_data", "FAST_TWIN", "FULL_TWIN",
+    "make_shapes_scene", "write_shapes_twin",
 ]
 
 SHAPE_CLASSES = ("circle", "square", "triangle")
 MAX_OCCLUSION = 0.6  # an object may lose at most this fraction of its pixels behind later objects
 SIZE_RANGE = (0.12, 0.45)  # shape size as a fraction of the image side
 MIN_CONTRAST = 80.0  # RGB distance (0..441) an object's colour keeps from what it is painted over
-TWIN_VERSION = 3  # part of the twin's cache folder name: bump it when make_shapes_scene changes
 # The twin on disk (lecture 4) draws larger, less hidden shapes than make_shapes_scene's defaults: at 96 px
 # a 12% circle is 11 pixels wide and hard to tell from a turned square, which is not what the lecture is about.
 TWIN_SIZE_RANGE = (0.18, 0.45)
 TWIN_MAX_OCCLUSION = 0.35
-FAST_TWIN = {"n_train": 2000, "n_val": 300, "size": 96}
-FULL_TWIN = {"n_train": 3000, "n_val": 600, "size": 128}
 _SUBPIXEL = 4  # cv2 drawing with fractional coordinates: points are given in 1/16 pixel
 
 
@@ -74,13 +72,6 @@ class ShapesScene(NamedTuple):
     masks: np.ndarray
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
-    """Gaussian noise blurred at ``sigma`` pixels, rescaled to unit standard deviation (a texture)."""
-    noise = rng.standard_normal(shape, dtype=np.float32)
-    noise = cv2.GaussianBlur(noise, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    return noise / max(float(noise.std()), 1e-6)
-
-
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """Gradient + smooth texture + clutter lines: float32 (size, size, 3) RGB in [0, 255]."""
     a, b = rng.uniform(20, 235, (2, 3)).astype(np.float32)
@@ -88,7 +79,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     y, x = np.mgrid[0:size, 0:size].astype(np.float32) / np.float32(size - 1)
     t = np.clip(0.5 + (x - 0.5) * np.cos(angle) + (y - 0.5) * np.sin(angle), 0, 1)[..., None]
     image = (1 - t) * a + t * b
-    image += rng.uniform(6, 18) * _smooth_noise(rng, (size, size, 3), rng.uniform(1.5, 4.0) * size / 96)
+    image += rng.uniform(6, 18) * smooth_noise(rng, (size, size, 3), rng.uniform(1.5, 4.0) * size / 96)
     for _ in range(rng.integers(0, 5)):
         (x0, y0), (x1, y1) = rng.uniform(-0.1, 1.1, (2, 2)) * size
         colour = tuple(float(c) for c in rng.uniform(0, 255, 3))  # an RGB triple: the canvas is RGB
@@ -205,13 +196,6 @@ def _visible_lost(owner: np.ndarray, areas: list[int]) -> np.ndarray:
 # The twin on disk: the Ultralytics YOLO layout, read back by labkit.data.yolo.YOLODataset
 # ----------------------------------------------------------------------------------------------------------
 
-def default_root() -> Path:
-    """``labkit.data_dir() / "shapes-yolo"``: where a student's own YOLO-layout dataset goes by default."""
-    from labkit.env import data_dir
-
-    return data_dir() / "shapes-yolo"
-
-
 def _label_lines(scene: ShapesScene, size: int) -> str:
     """The scene's boxes as YOLO label lines ``class xc yc w h``, normalised by the image side."""
     x1, y1, x2, y2 = scene.boxes.astype(np.float64).T / size
@@ -248,7 +232,7 @@ def write_shapes_twin(root: str | os.PathLike, *, n_train: int, n_val: int, size
     with staged_directory(root, overwrite=overwrite) as staging:
         (staging / "classes.txt").write_text("".join(f"{name}\n" for name in SHAPE_CLASSES))
         (staging / "data.yaml").write_text(
-            "# Synthetic shapes written by labkit.data.synthetic_shapes.write_shapes_twin\n"
+            "# Synthetic shapes written by labkit.data.yolo_twin.write_shapes_twin\n"
             "path: .\ntrain: images/train\nval: images/val\n"
             f"names: [{', '.join(SHAPE_CLASSES)}]\n")
         for split_index, (split, count) in enumerate((("train", n_train), ("val", n_val))):
@@ -261,34 +245,3 @@ def write_shapes_twin(root: str | os.PathLike, *, n_train: int, n_val: int, size
                 Image.fromarray(scene.image, "RGB").save(images / f"shapes_{i:05d}.png", compress_level=1)
                 (labels / f"shapes_{i:05d}.txt").write_text(_label_lines(scene, size))
     return root
-
-
-def shapes_data(root: str | os.PathLike | None = None, *, twin_root: str | os.PathLike | None = None,
-                seed: int = 0, quiet: bool = False, **twin_options: Any) -> tuple[Path, bool]:
-    """The YOLO-layout folder to train on, and whether it is real data: ``(path, is_real)``.
-
-    A real dataset is used when ``root`` (default :func:`default_root`, ``labkit.data_dir() / "shapes-yolo"``;
-    any folder in a layout :class:`labkit.data.yolo.YOLODataset` reads, e.g. a Roboflow export) has a
-    train split. Otherwise the synthetic twin is used: written once by :func:`write_shapes_twin` to
-    ``twin_root``, by default ``labkit.data_dir() / "twins" / "shapes-yolo-v<version>-<fast|full>-seed<seed>"``,
-    and reused afterwards. Defaults: :data:`FAST_TWIN` (2,000 + 300 images of 96 px, about 15 s to write)
-    with ``LABKIT_FAST=1``, else :data:`FULL_TWIN` (3,000 + 600 of 128 px, about 30 s and 130 MB); ``twin_options``
-    (``n_train``, ``n_val``, ``size``) override them. One line says which path was taken.
-    Introduced in lecture 4 (object detection).
-    """
-    from labkit.data.yolo import find_split
-    from labkit.data.choose import real_or_twin, twin_folder
-    from labkit.env import fast_mode
-
-    root = default_root() if root is None else Path(root).expanduser()
-    options = {**(FAST_TWIN if fast_mode() else FULL_TWIN), **twin_options}
-    if twin_root is None:
-        twin_root = twin_folder("shapes-yolo", TWIN_VERSION, seed)
-
-    def complete(folder: Path) -> bool:
-        if folder == root:  # a student's folder: any YOLO layout with a train split
-            return folder.is_dir() and find_split(folder, "train") is not None
-        return (folder / "classes.txt").is_file()
-
-    return real_or_twin("shapes (YOLO layout)", root, twin_root, is_complete=complete, quiet=quiet,
-                        write_twin=lambda folder: write_shapes_twin(folder, seed=seed, **options))

@@ -1,4 +1,4 @@
-"""Tests for labkit.checks.gap_cam: the three exercise checks of lecture 2 (GAP and CAM)."""
+"""Tests for labkit.checks.l02_gap_cam: the three exercise checks of lecture 2 (GAP and CAM)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +7,9 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from labkit.checks import gap_cam as checks
-from labkit.checks.gap_cam import (_BOX_CASES, _CAM_CASES, _GAP_PARAM_CASES, _cam_reference,
-                                   _cam_to_box_reference, _gap_param_count_reference)
+from labkit.checks import l02_gap_cam as checks
+from labkit.checks.l02_gap_cam import (_BOX_CASES, _CAM_CASES, _GAP_PARAM_CASES, _cam_reference,
+                                       _cam_to_box_reference, _gap_param_count_reference)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Tests of labkit.data.synthetic_pets (lecture 5): pet photos with trimaps, written in the Oxford-IIIT Pet
+"""Tests of labkit.data.oxford_pets_twin (lecture 5): pet photos with trimaps, written in the Oxford-IIIT Pet
 layout and read back by labkit.data.oxford_pets.OxfordPetsSegmentation."""
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from PIL import Image
 from skimage.morphology import dilation, erosion, footprint_rectangle
 
 from labkit.data.oxford_pets import OxfordPetsSegmentation, read_split_list
-from labkit.data.synthetic_pets import BREEDS, _breed_ids, make_pet_photo, trimap_from_mask, write_oxford_pets_twin
+from labkit.data.oxford_pets_twin import BREEDS, _breed_ids, make_pet_photo, trimap_from_mask, write_oxford_pets_twin
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ exists: parameter counts are read off real ``nn.Linear`` layers (built on the ``
 :mod:`labkit.cam`, which ``tests/test_cam.py`` checks against pytorch-grad-cam and hand-made cases.
 Usage in a notebook::
 
-    from labkit.checks import gap_cam as checks
+    from labkit.checks import l02_gap_cam as checks
     checks.check_cam(my_cam)
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@ Introduced in lecture 5 (segmentation). References come from independent means: 
 ``torchvision.ops.masks_to_boxes``, IoUs from scikit-learn's confusion matrix, output sizes from real
 ``nn.ConvTranspose2d`` layers. Usage in a notebook::
 
-    from labkit.checks import segmentation as checks
+    from labkit.checks import l05_segmentation as checks
     checks.check_mask_to_box(mask_to_box)
 """
 from __future__ import annotations

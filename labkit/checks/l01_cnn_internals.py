@@ -3,9 +3,9 @@
 Introduced in lecture 1 (CNN internals). Each reference is computed by independent means where
 one exists: output sizes are read off a real ``nn.Conv2d``, convolutions come from
 ``torch.nn.functional.conv2d``; the receptive-field recurrence is checked against gradients of a
-real conv stack in ``tests/test_checks.py``. Usage in a notebook::
+real conv stack in ``tests/test_checks_l01_cnn_internals.py``. Usage in a notebook::
 
-    from labkit.checks import cnn_internals as checks
+    from labkit.checks import l01_cnn_internals as checks
     checks.check_output_size(conv_output_size)
 """
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""Tests of labkit.checks.chest_xray (lecture 3): correct answers pass, typical mistakes fail, stubs wait."""
+"""Tests of labkit.checks.l03_chest_xray (lecture 3): correct answers pass, typical mistakes fail, stubs wait."""
 import numpy as np
 import pytest
 import torch
 from sklearn.metrics import confusion_matrix, precision_score, recall_score
 from torch import nn
 
-from labkit.checks import chest_xray as checks
+from labkit.checks import l03_chest_xray as checks
 
 
 def l1_penalty(model, lam):

@@ -41,14 +41,14 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from labkit.data.common import blob_noise
 from labkit.data.download import staged_directory
 
 __all__ = ["REAL_COUNTS", "StreetScene", "make_street_scene", "write_pennfudan_twin"]
 
 # PennFudanPed: 170 images (74 from Fudan University, 96 from the University of Pennsylvania), 345 people.
 REAL_COUNTS = {"FudanPed": 74, "PennPed": 96}
-FAST_SIZE = 128  # fast mode: every twin image is 128 x 128, the input size of the lecture's small Mask R-CNN
-FULL_SIZE = 256
+SMALL_SIZE = 128  # make_street_scene's default: the input size of the lecture's small Mask R-CNN
 MIN_VISIBLE = 0.25  # a figure with a smaller visible fraction is dropped from the labels (and painted over)
 
 
@@ -57,13 +57,6 @@ class StreetScene(NamedTuple):
 
     image: np.ndarray
     ids: np.ndarray
-
-
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cell: float) -> np.ndarray:
-    """Zero-mean, unit-ish noise with blobs about ``cell`` pixels wide: random values upsampled bicubically."""
-    h, w = shape
-    small = rng.standard_normal((max(2, int(h / cell) + 2), max(2, int(w / cell) + 2))).astype(np.float32)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
 def _colour(rng: np.random.Generator, value: tuple[float, float], saturation: tuple[float, float]) -> np.ndarray:
@@ -79,7 +72,7 @@ def _street(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, int]:
     wall, pavement = _colour(rng, (0.45, 0.85), (0.05, 0.35)), _colour(rng, (0.35, 0.7), (0.0, 0.15))
     image[:horizon] = wall
     image[horizon:] = pavement
-    image *= (1 + 0.08 * _smooth_noise(rng, (h, w), max(4.0, w / 12)))[..., None]
+    image *= (1 + 0.08 * blob_noise(rng, (h, w), max(4.0, w / 12)))[..., None]
     # Windows: a jittered grid in the facade, darker (glass) or lighter (frames) than the wall.
     win_w, win_h = max(3, int(w * rng.uniform(0.05, 0.1))), max(3, int(h * rng.uniform(0.05, 0.1)))
     step_x, step_y = int(win_w * rng.uniform(1.6, 2.6)), int(win_h * rng.uniform(1.5, 2.4))
@@ -166,12 +159,12 @@ def _figure(rng: np.random.Generator, h: int, w: int, cx: float, foot: float, he
     draw(lambda m: cv2.ellipse(m, pt(head[0], head[1] - 0.05 * u), (axes[0] + 1, axes[1]), 0, 180, 360, 1, -1), hair)
 
     # Clothes are not flat colour: a soft texture and light from above.
-    shade = 1 + 0.12 * _smooth_noise(rng, (h, w), max(2.0, u / 2))
+    shade = 1 + 0.12 * blob_noise(rng, (h, w), max(2.0, u / 2))
     shade *= 1.1 - 0.25 * np.clip((np.arange(h, dtype=np.float32)[:, None] - top) / max(height, 1), 0, 1)
     return mask.astype(bool), colours * shade[..., None]
 
 
-def make_street_scene(rng: np.random.Generator, size: int | tuple[int, int] = FAST_SIZE, *,
+def make_street_scene(rng: np.random.Generator, size: int | tuple[int, int] = SMALL_SIZE, *,
                       max_people: int = 4) -> StreetScene:
     """Draw one street scene with 1 to ``max_people`` pedestrians (see the module docstring).
 
@@ -225,24 +218,22 @@ def _names(n: int) -> list[str]:
             + [f"PennPed{i:05d}" for i in range(1, n - n_fudan + 1)])
 
 
-def write_pennfudan_twin(root: str | os.PathLike, n: int | None = None, *, size: int | None = None,
+def write_pennfudan_twin(root: str | os.PathLike, n: int | None = None, *, size: int = 256,
                          max_people: int = 4, seed: int = 0, overwrite: bool = False) -> Path:
     """Write ``n`` scenes of :func:`make_street_scene` in PennFudanPed's layout; return ``root``.
 
     Layout: ``root/PNGImages/FudanPed00001.png`` (RGB) and ``root/PedMasks/FudanPed00001_mask.png``
     (one channel: 0 background, 1..N people), then ``PennPed00001...``; ``root`` plays the part of the
     real ``PennFudanPed/`` folder. ``n`` defaults to 170, the real count, so the lecture can fine-tune on
-    120 and test on 50 as the book does. Every image is ``size x size`` pixels (default 128 with
-    ``LABKIT_FAST=1``, else 256), so a batch can be stacked. The twin is written beside ``root`` and renamed
+    120 and test on 50 as the book does. Every image is ``size x size`` pixels (128 in the
+    registry's fast twin), so a batch can be stacked. The twin is written beside ``root`` and renamed
     into place; an existing non-empty ``root`` is replaced only with ``overwrite=True``.
     Introduced in lecture 5 (segmentation).
     """
-    from labkit.env import fast_mode
-
     n = sum(REAL_COUNTS.values()) if n is None else int(n)
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    size = (FAST_SIZE if fast_mode() else FULL_SIZE) if size is None else int(size)
+    size = int(size)
     rng = np.random.default_rng(seed)
     with staged_directory(root, overwrite=overwrite) as staging:
         (staging / "PNGImages").mkdir()

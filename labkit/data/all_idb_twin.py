@@ -45,17 +45,18 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from labkit.data.common import smooth_noise
 from labkit.data.download import staged_directory
 
 __all__ = [
     "CELL_FRACTION", "REAL_PATCH_SIZE", "REAL_SLIDE_SIZE", "Slide",
-    "default_cell_radius", "make_patch", "make_patches", "make_slide", "write_all_idb_twin",
+    "default_cell_radius", "make_patch", "make_slide", "write_all_idb_twin",
 ]
 
 CELL_FRACTION = 0.2  # nominal white-cell radius / patch side: a ~100 px cell in a 257 px ALL-IDB2 crop
 REAL_PATCH_SIZE = 257  # ALL-IDB2 crops are 257 x 257
 REAL_SLIDE_SIZE = (1944, 2592)  # ALL-IDB1 photos, (H, W)
-FAST_PATCH_SIZE = 64  # fast mode: patches and slides shrunk by the same factor, 64 / 257
+FAST_PATCH_SIZE = 64  # the fast twin's patch side (registry): make_slide's default cell scale
 
 # Colours are stored as optical densities, OD = -ln(I / 255), so stains add and overlaps darken.
 def _od(rgb: tuple[float, float, float]) -> np.ndarray:
@@ -96,14 +97,6 @@ def _window(cx: float, cy: float, reach: float, shape: tuple[int, int]):
 def _edge(signed_distance: np.ndarray, softness: float) -> np.ndarray:
     """Anti-aliased coverage in [0, 1] from a signed distance to a boundary (positive inside)."""
     return np.clip(signed_distance * np.float32(1 / softness) + np.float32(0.5), 0.0, 1.0)
-
-
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
-    """Gaussian noise blurred at ``sigma`` pixels and rescaled to unit standard deviation (a texture)."""
-    noise = rng.standard_normal(shape, dtype=np.float32)
-    if sigma > 0.3:
-        noise = cv2.GaussianBlur(noise, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    return noise / max(float(noise.std()), 1e-6)
 
 
 def _draw_red_cells(od: np.ndarray, rng: np.random.Generator, centres: np.ndarray, radii: np.ndarray,
@@ -218,7 +211,7 @@ def _draw_white_cell(od: np.ndarray, rng: np.random.Generator, cx: float, cy: fl
     nuc_alpha = _edge(nuc_radius * nuc_outline(np.arctan2(ndy, ndx)) - ndist,
                       softness * (1.6 if blast else 1.0)) * cell_alpha
 
-    texture = 1.0 + texture_amp * _smooth_noise(rng, ndist.shape, texture_sigma)
+    texture = 1.0 + texture_amp * smooth_noise(rng, ndist.shape, texture_sigma)
     nucleus = nuc_stain * np.maximum(texture, 0.5)[..., None]
     if blast:  # 1 to 3 nucleoli: paler round spots well inside the nucleus
         for _ in range(rng.integers(1, 4)):
@@ -338,26 +331,6 @@ def make_patch(rng: np.random.Generator, size: int = 64, *, label: int | None = 
     return image, int(label)
 
 
-def make_patches(n: int, size: int = 64, seed: int = 0, *,
-                 cell_radius_px: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` patches with balanced classes (``n // 2`` of one, the rest of the other), in random order.
-
-    Returns:
-        ``(images, labels)``: uint8 RGB array (n, size, size, 3) and int64 array (n,) of 0 / 1.
-        The same ``seed`` gives the same arrays.
-
-    Introduced in lecture 2 (GAP and CAM).
-    """
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    rng = np.random.default_rng(seed)
-    labels = rng.permutation(np.arange(n) % 2).astype(np.int64)
-    images = np.empty((n, size, size, 3), dtype=np.uint8)
-    for i, label in enumerate(labels):
-        images[i], _ = make_patch(rng, size, label=int(label), cell_radius_px=cell_radius_px)
-    return images, labels
-
-
 class Slide(NamedTuple):
     """A synthetic whole slide (unpacks as a tuple: ``image, label, boxes, centroids, cell_labels = ...``)."""
 
@@ -442,7 +415,7 @@ def _balanced_labels(n: int) -> list[int]:
 
 
 def write_all_idb_twin(root: str | os.PathLike, n_patches: int = 260, n_slides: int = 108, *, seed: int = 0,
-                       patch_size: int | None = None, slide_size: tuple[int, int] | None = None,
+                       patch_size: int = REAL_PATCH_SIZE, slide_size: tuple[int, int] | None = None,
                        overwrite: bool = False) -> Path:
     """Write a synthetic ALL-IDB to ``root`` in the layout and naming of the real one, and return ``root``.
 
@@ -452,27 +425,22 @@ def write_all_idb_twin(root: str | os.PathLike, n_patches: int = 260, n_slides: 
         root/ALL_IDB1/im/Im001_1.jpg ...   n_slides whole slides, label 1 = at least one blast
         root/ALL_IDB1/xyc/Im001_1.xyc ...  blast centroids, one "x y" line each (empty for healthy slides)
 
-    As in the release, label-1 files come first. The defaults are the real counts and, in full mode,
+    As in the release, label-1 files come first. The defaults are the real counts and
     the real sizes (257-pixel patches, 2592 x 1944 slides: a faithful twin of about 150 MB, one to two
-    minutes to write).
-    With ``LABKIT_FAST=1`` the default sizes shrink by 64 / 257 (64-pixel patches, 645 x 484 slides),
-    which takes seconds. Slides always keep the ALL-IDB ratio to the patches, so cells have the same
+    minutes to write). ``patch_size=64`` (the registry's fast twin) shrinks everything by 64 / 257
+    (645 x 484 slides), which takes seconds. Slides always keep the ALL-IDB ratio to the patches, so cells have the same
     size in both. The twin is written to a temporary folder beside ``root`` and renamed into place, so
     an interrupted run leaves no half-written dataset; an existing ``root`` is replaced only with
     ``overwrite=True``.
 
     Introduced in lecture 2 (GAP and CAM); ``labkit.data.ALLIDB2`` / ``ALLIDB1`` read what it writes.
     """
-    from labkit.env import fast_mode
-
     root = Path(root).expanduser()
     for name, n in (("n_patches", n_patches), ("n_slides", n_slides)):
         # ALL-IDB names carry three digits (Im001_1 ... Im999_0), and the loaders accept only those.
         if not 0 <= n <= 999:
             raise ValueError(f"{name}={n}: ALL-IDB file names have three digits (ImNNN_L), so a part holds "
                              f"0 to 999 images; ask for at most 999")
-    if patch_size is None:
-        patch_size = FAST_PATCH_SIZE if fast_mode() else REAL_PATCH_SIZE
     if slide_size is None:
         scale = patch_size / REAL_PATCH_SIZE
         slide_size = (round(REAL_SLIDE_SIZE[0] * scale), round(REAL_SLIDE_SIZE[1] * scale))

@@ -41,9 +41,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from labkit.data.common import blob_noise
 from labkit.data.download import staged_directory
 
-__all__ = ["BREEDS", "FAST_TWIN_COUNTS", "FULL_TWIN_COUNTS", "PetPhoto", "make_pet_photo", "trimap_from_mask",
+__all__ = ["BREEDS", "PetPhoto", "make_pet_photo", "trimap_from_mask",
            "write_oxford_pets_twin"]
 
 # (name, species, coat). Names follow the real convention: cats capitalised, dogs lower case.
@@ -59,9 +60,7 @@ _BASE_COLOURS = {  # RGB coat colour of each breed, jittered per animal
     "Ginger": (215, 120, 50), "Grey_Tabby": (140, 140, 135), "Tuxedo": (30, 28, 30),
     "golden_dog": (205, 160, 90), "spotted_dog": (235, 230, 220), "brown_dog": (95, 60, 35),
 }
-FAST_TWIN_COUNTS = {"trainval": 240, "test": 120}  # the real release: 3,680 and 3,669
-FULL_TWIN_COUNTS = {"trainval": 1840, "test": 1835}  # half the real counts
-FAST_SIZE, FULL_SIZE = 128, 256  # the longer side is at most this; the other between 75% and 100% of it
+HALF_RELEASE = {"trainval": 1840, "test": 1835}  # half the real release's 3,680 and 3,669
 
 
 class PetPhoto(NamedTuple):
@@ -70,13 +69,6 @@ class PetPhoto(NamedTuple):
     image: np.ndarray
     trimap: np.ndarray
     breed: str
-
-
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cell: float) -> np.ndarray:
-    """Zero-mean, unit-ish noise with blobs about ``cell`` pixels wide: random values upsampled bicubically."""
-    h, w = shape
-    small = rng.standard_normal((max(2, int(h / cell) + 2), max(2, int(w / cell) + 2))).astype(np.float32)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
 def _random_colour(rng: np.random.Generator) -> np.ndarray:
@@ -91,8 +83,8 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     ramp = (np.cos(angle) * (x - w / 2) + np.sin(angle) * (y - h / 2)) / max(h, w) + 0.5
     ramp = np.clip(ramp, 0, 1)[..., None]
     image = (1 - ramp) * _random_colour(rng) + ramp * _random_colour(rng)
-    image *= (1 + 0.12 * _smooth_noise(rng, (h, w), max(h, w) / 4)
-              + 0.06 * _smooth_noise(rng, (h, w), max(h, w) / 20))[..., None]
+    image *= (1 + 0.12 * blob_noise(rng, (h, w), max(h, w) / 4)
+              + 0.06 * blob_noise(rng, (h, w), max(h, w) / 20))[..., None]
     if rng.random() < 0.6:  # floor boards or a striped rug
         period = rng.uniform(0.06, 0.2) * max(h, w)
         phase = (np.cos(angle + np.pi / 2) * x + np.sin(angle + np.pi / 2) * y) / period
@@ -209,17 +201,17 @@ def make_pet_photo(rng: np.random.Generator, size: tuple[int, int] = (112, 128),
     fur = np.broadcast_to(base, (h, w, 3)).copy()
     cx, cy = parts["centre"]
     if coat == "stripes":
-        stripes = np.sin((x - cx) / (0.18 * parts["b"]) + 1.5 * _smooth_noise(rng, (h, w), parts["b"]))
+        stripes = np.sin((x - cx) / (0.18 * parts["b"]) + 1.5 * blob_noise(rng, (h, w), parts["b"]))
         fur *= (1 - 0.45 * (stripes > 0.3))[..., None]
     elif coat == "spots":
-        spots = _smooth_noise(rng, (h, w), max(3.0, 0.5 * parts["b"])) > 1.0
+        spots = blob_noise(rng, (h, w), max(3.0, 0.5 * parts["b"])) > 1.0
         fur[spots] = np.float32([40, 30, 25])
     elif coat == "tuxedo":
         muzzle = np.hypot(x - parts["head"][0], y - parts["head"][1] - 0.6 * parts["head_r"]) < 0.45 * parts["head_r"]
         white = (y > cy + 0.2 * parts["b"]) | muzzle  # white chest, belly, paws and chin
         fur[white] = np.float32([235, 235, 230])
     light = 1.15 - 0.35 * np.clip((y - (cy - 1.5 * parts["b"])) / (3 * parts["b"]), 0, 1)
-    grain = 1 + 0.1 * rng.standard_normal((h, w)).astype(np.float32) + 0.08 * _smooth_noise(rng, (h, w), 3)
+    grain = 1 + 0.1 * rng.standard_normal((h, w)).astype(np.float32) + 0.08 * blob_noise(rng, (h, w), 3)
     fur *= (light * grain)[..., None]
     # Eyes and nose.
     hx, hy, hr, facing = *parts["head"], parts["head_r"], parts["facing"]
@@ -248,25 +240,22 @@ def _breed_ids() -> dict[str, tuple[int, int, int]]:
 
 
 def write_oxford_pets_twin(root: str | os.PathLike, counts: dict[str, int] | None = None, *,
-                           size: int | None = None, seed: int = 0, overwrite: bool = False) -> Path:
+                           size: int = 256, seed: int = 0, overwrite: bool = False) -> Path:
     """Write synthetic pet photos (:func:`make_pet_photo`) in the Oxford-IIIT Pet layout; return ``root``.
 
     Layout: ``root/images/<Breed>_<n>.jpg`` (JPEG, RGB), ``root/annotations/trimaps/<Breed>_<n>.png``
     (one channel, 1 pet / 2 background / 3 boundary) and ``root/annotations/<split>.txt`` with lines
     ``<Breed>_<n> <class id> <species> <breed id>`` as in the real lists. ``counts`` maps each split to
-    its number of images; the default is :data:`FAST_TWIN_COUNTS` (240 + 120) with ``LABKIT_FAST=1`` and
-    :data:`FULL_TWIN_COUNTS` (1,840 + 1,835, half the real release) otherwise. Image sides vary between
-    75% and 100% of ``size`` (default 128 in fast mode, else 256). Breeds are assigned in turn, so each
+    its number of images; the default is :data:`HALF_RELEASE` (1,840 + 1,835; the registry's fast twin
+    asks for 240 + 120). Image sides vary between 75% and 100% of ``size`` (128 in the fast twin). Breeds are assigned in turn, so each
     split holds them in equal shares. The twin is written beside ``root`` and renamed into place; an
     existing non-empty ``root`` is replaced only with ``overwrite=True``. Introduced in lecture 5.
     """
-    from labkit.env import fast_mode
-
-    counts = (FAST_TWIN_COUNTS if fast_mode() else FULL_TWIN_COUNTS) if counts is None else counts
+    counts = HALF_RELEASE if counts is None else counts
     unknown = set(counts) - {"trainval", "test"}
     if unknown:
         raise ValueError(f"counts may only name the splits 'trainval' and 'test', got {sorted(unknown)}")
-    size = (FAST_SIZE if fast_mode() else FULL_SIZE) if size is None else int(size)
+    size = int(size)
     if size < 43:
         raise ValueError(f"size={size} is too small: images are 75% to 100% of it and need 32 pixels a side")
     rng = np.random.default_rng(seed)

@@ -1,12 +1,12 @@
-"""Tests for labkit.data.synthetic_shapes: scenes (visible masks, boxes, labels), the YOLO twin on disk."""
+"""Tests for labkit.data.yolo_twin: scenes (visible masks, boxes, labels), the YOLO twin on disk."""
 import numpy as np
 import pytest
 import torch
 from torchvision.ops import masks_to_boxes
 
-from labkit.data import synthetic_shapes
-from labkit.data.synthetic_shapes import (MAX_OCCLUSION, SHAPE_CLASSES, TWIN_MAX_OCCLUSION, TWIN_SIZE_RANGE, TWIN_VERSION,
-                                          ShapesScene, make_shapes_scene, shapes_data, write_shapes_twin)
+from labkit.data import yolo_twin
+from labkit.data.yolo_twin import (MAX_OCCLUSION, SHAPE_CLASSES, TWIN_MAX_OCCLUSION, TWIN_SIZE_RANGE,
+                                          ShapesScene, make_shapes_scene, write_shapes_twin)
 from labkit.data.yolo import YOLODataset
 
 
@@ -52,8 +52,8 @@ def test_masks_are_visible_pixels_only(scenes):
 @pytest.mark.parametrize("max_occlusion", [MAX_OCCLUSION, 0.35])
 def test_no_object_is_hidden_more_than_max_occlusion(monkeypatch, max_occlusion):
     drawn = []  # every whole shape the generator draws (placements it rejects included)
-    real = synthetic_shapes._shape_mask
-    monkeypatch.setattr(synthetic_shapes, "_shape_mask", lambda *a: drawn.append(real(*a)) or drawn[-1])
+    real = yolo_twin._shape_mask
+    monkeypatch.setattr(yolo_twin, "_shape_mask", lambda *a: drawn.append(real(*a)) or drawn[-1])
     rng = np.random.default_rng(1)
     hidden_some = 0
     for _ in range(40):
@@ -147,7 +147,7 @@ def test_twin_refuses_to_overwrite_and_leaves_nothing_half_written(tmp_path, mon
         write_shapes_twin(root, n_train=2, n_val=1, size=48)
 
     calls = {"n": 0}
-    real = synthetic_shapes.make_shapes_scene
+    real = yolo_twin.make_shapes_scene
 
     def failing(*args, **kwargs):
         calls["n"] += 1
@@ -155,7 +155,7 @@ def test_twin_refuses_to_overwrite_and_leaves_nothing_half_written(tmp_path, mon
             raise RuntimeError("interrupted")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(synthetic_shapes, "make_shapes_scene", failing)
+    monkeypatch.setattr(yolo_twin, "make_shapes_scene", failing)
     with pytest.raises(RuntimeError, match="interrupted"):
         write_shapes_twin(tmp_path / "fresh", n_train=4, n_val=1, size=48)
     assert not (tmp_path / "fresh").exists()
@@ -164,18 +164,3 @@ def test_twin_refuses_to_overwrite_and_leaves_nothing_half_written(tmp_path, mon
     with pytest.raises(RuntimeError):
         write_shapes_twin(root, n_train=4, n_val=1, size=48, overwrite=True)
     assert len(list((root / "images" / "train").iterdir())) == 2  # the old twin survives a failed overwrite
-
-
-def test_shapes_data_prefers_real_then_writes_then_reuses_twin(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("LABKIT_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("LABKIT_FAST", "1")
-    path, real = shapes_data(n_train=3, n_val=1, size=48)
-    assert not real and path == tmp_path / "data" / "twins" / f"shapes-yolo-v{TWIN_VERSION}-fast-seed0"
-    assert "SYNTHETIC twin written to" in capsys.readouterr().out
-    assert len(YOLODataset(path)) == 3
-    path2, real = shapes_data(n_train=3, n_val=1, size=48)
-    assert path2 == path and not real and "reused from" in capsys.readouterr().out
-
-    student = write_shapes_twin(tmp_path / "mine", n_train=1, n_val=1, size=48)
-    assert shapes_data(student) == (student, True)
-    assert "REAL data" in capsys.readouterr().out

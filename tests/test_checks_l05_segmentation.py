@@ -1,9 +1,9 @@
-"""Tests of labkit.checks.segmentation (lecture 5): correct answers pass, typical mistakes fail, stubs wait."""
+"""Tests of labkit.checks.l05_segmentation (lecture 5): correct answers pass, typical mistakes fail, stubs wait."""
 import numpy as np
 import pytest
 import torch
 
-from labkit.checks import segmentation as checks
+from labkit.checks import l05_segmentation as checks
 
 
 def mask_to_box(mask):

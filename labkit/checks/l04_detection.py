@@ -5,15 +5,13 @@ Introduced in lecture 4 (object detection). The references are :mod:`labkit.dete
 the common mistake it matches where it can (no clamping of the overlap, a "+1" in the widths, a missing
 sigmoid, ...). Usage in a notebook::
 
-    from labkit.checks import detection as checks
+    from labkit.checks import l04_detection as checks
     checks.check_iou(iou)
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -21,23 +19,6 @@ from torch import Tensor
 
 from labkit.checks.core import CheckResult, mismatch, run_check
 from labkit.detection import box_iou, decode_yolo, encode_yolo, nms
-
-
-def _run(name: str, fn: Callable, reference: Callable, cases: Sequence[tuple],
-         compare: Callable[[tuple, Any, Any], tuple[bool, str]]) -> CheckResult:
-    """:func:`run_check` with a comparison that also sees the case, to name the likely mistake.
-
-    ``run_check`` calls the reference on each case just before the student's function, so the reference
-    records the case it was given.
-    """
-    seen: list[tuple] = []
-
-    def recording_reference(*args: Any) -> Any:
-        seen.append(args)
-        return reference(*args)
-
-    return run_check(name, fn, recording_reference, cases,
-                     compare=lambda expected, got: compare(seen[-1], expected, got))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,7 +78,7 @@ def _as_number(got: Any) -> float | str:
     return f"expected a number, got {type(got).__name__}"
 
 
-def _compare_iou(case: tuple, expected: float, got: Any) -> tuple[bool, str]:
+def _compare_iou(expected: float, got: Any, case: tuple) -> tuple[bool, str]:
     value = _as_number(got)
     if isinstance(value, str):
         return False, value
@@ -135,7 +116,7 @@ def check_iou(fn: Callable[[Any, Any], float]) -> CheckResult:
     "+1"; boxes that only touch, or do not meet, have IoU 0. Compared with :func:`labkit.detection.box_iou`
     (itself equal to ``torchvision.ops.box_iou``). A float, an int or a one-element tensor is accepted.
     """
-    return _run("iou", fn, _iou_reference, _IOU_CASES, _compare_iou)
+    return run_check("iou", fn, _iou_reference, _IOU_CASES, compare=_compare_iou)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,7 +162,7 @@ def _as_indices(got: Any, n_boxes: int) -> list[int] | str:
     return indices
 
 
-def _compare_nms(case: tuple, expected: list[int], got: Any) -> tuple[bool, str]:
+def _compare_nms(expected: list[int], got: Any, case: tuple) -> tuple[bool, str]:
     boxes, scores, threshold = case
     indices = _as_indices(got, len(boxes))
     if isinstance(indices, str):
@@ -247,7 +228,7 @@ def check_nms(fn: Callable[[Tensor, Tensor, float], Any]) -> CheckResult:
     repeat. Return the kept indices by decreasing score, as a list or a 1-D tensor (an empty one when there
     is no box). Compared with :func:`labkit.detection.nms`, itself equal to ``torchvision.ops.nms``.
     """
-    return _run("nms", fn, _nms_reference, _NMS_CASES, _compare_nms)
+    return run_check("nms", fn, _nms_reference, _NMS_CASES, compare=_compare_nms)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,7 +281,7 @@ def _joined(why: str, formula: str) -> str:
     return f"{why}; {formula}" if why else formula
 
 
-def _compare_decode(case: tuple, expected: Tensor, got: Any) -> tuple[bool, str]:
+def _compare_decode(expected: Tensor, got: Any, case: tuple) -> tuple[bool, str]:
     why = mismatch(expected, got, **_YOLO_TOLERANCE)
     if why is None:
         return True, ""
@@ -336,7 +317,7 @@ _ENCODE_HINTS = {
 }
 
 
-def _compare_encode(case: tuple, expected: Tensor, got: Any) -> tuple[bool, str]:
+def _compare_encode(expected: Tensor, got: Any, case: tuple) -> tuple[bool, str]:
     why = mismatch(expected, got, **_YOLO_TOLERANCE)
     if why is None:
         return True, ""
@@ -400,7 +381,7 @@ def check_box_encoding(encode_fn: Callable[..., Tensor], decode_fn: Callable[...
     def round_trip(boxes: Tensor, cells: Tensor, anchors: Tensor, stride: float) -> Any:
         return decode_fn(encode_fn(boxes, cells, anchors, stride), cells, anchors, stride)
 
-    def compare_round_trip(case: tuple, expected: Tensor, got: Any) -> tuple[bool, str]:
+    def compare_round_trip(expected: Tensor, got: Any) -> tuple[bool, str]:
         why = mismatch(expected, got, **_YOLO_TOLERANCE)
         return why is None, _joined(why or "", "decode(encode(boxes)) should give the boxes back")
 
@@ -412,10 +393,7 @@ def check_box_encoding(encode_fn: Callable[..., Tensor], decode_fn: Callable[...
     ]
     total = sum(len(cases) for _, _, _, cases, _ in parts)
     for name, fn, reference, cases, compare in parts:
-        with contextlib.redirect_stdout(io.StringIO()) as printed:  # one verdict for the three parts, below
-            result = _run(name, fn, reference, cases, compare)
-        # Whatever the student's functions printed still shows; only the part's own verdict is held back.
-        print(printed.getvalue().replace(result.message + "\n", ""), end="")
+        result = run_check(name, fn, reference, cases, compare=compare, quiet=True)  # one verdict, below
         if not result:
             print(result.message)
             return CheckResult("box_encoding", result.status, result.message, total, result.case)

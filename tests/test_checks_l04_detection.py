@@ -1,5 +1,5 @@
-"""Tests of labkit.checks.detection (lecture 4): correct answers pass, typical mistakes fail with a reason and
-the failing case, stubs are "not attempted"."""
+"""Tests of labkit.checks.l04_detection (lecture 4): correct answers pass, typical mistakes fail with a reason
+and the failing case, stubs are "not attempted"."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import pytest
 import torch
 import torchvision.ops as tv
 
-from labkit.checks import detection as checks
+from labkit.checks import l04_detection as checks
 
 
 def stub(*args, **kwargs):
