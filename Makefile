@@ -26,6 +26,8 @@ help:
 	@echo "make test    unit tests + every notebook (nbval, fast mode) + strict book build"
 	@echo "make bench   notebook wall time and peak memory, and labkit.train overhead -> bench/results/"
 	@echo "make checkpoint  retrain lecture 5's small Mask R-CNN (labkit/weights; ~25 min on 2 CPU cores)"
+	@echo "make homework  generate notebooks/ (student) and notebooks/solutions/ from homework/source (CHECK=1: only check)"
+	@echo "make grade SUBMISSIONS=folder  grade hand-ins with the hidden cases -> $(GRADES)/grades.csv, report.md"
 	@echo "make clean   remove build outputs (keeps .venv)"
 
 venv: $(STAMP)
@@ -72,6 +74,20 @@ bench: $(STAMP)
 # Lecture 5's pretrained small Mask R-CNN (package data). Rerun after changing make_shapes_scene's defaults.
 checkpoint: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/pretrain_small_mask_rcnn.py --out labkit/weights/small_mask_rcnn_shapes.pt
+
+# Each lecture's student and instructor notebooks, generated from its one source (homework/README.md).
+# CHECK=1 writes nothing and fails if a generated notebook is stale (the tests check the same).
+.PHONY: homework
+homework: $(STAMP)
+	$(BIN)/python -m labkit.homework.assign $(if $(CHECK),--check)
+
+# Homework (book/homework.md): every *.json in SUBMISSIONS, run sandboxed against the public and hidden cases.
+# Run as root (e.g. in a container) so that each submission also runs as the user nobody.
+GRADES ?= _build/grades
+.PHONY: grade
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [GRADES=$(GRADES)]"; exit 2; }
+	OMP_NUM_THREADS=1 $(BIN)/python -m labkit.homework grade $(SUBMISSIONS) --hidden homework/hidden --out $(GRADES)
 
 clean:
 	rm -rf _build

@@ -189,3 +189,31 @@ def test_bool_of_result_follows_status_only():
     assert bool(CheckResult("x", "passed", ""))
     for status in ("failed", "not attempted", "error"):
         assert not CheckResult("x", status, "")
+
+
+# --------------------------------------------------------------------------------------------
+# The record of attempts
+# --------------------------------------------------------------------------------------------
+
+def test_lecture_checks_record_their_last_result_and_the_functions_given(capsys):
+    from labkit.checks import l04_detection
+    from labkit.checks.core import attempts, forget_attempts
+    from labkit.detection import decode_yolo, encode_yolo
+
+    forget_attempts()
+    checks.check_output_size(output_size_stub, quiet=True)
+    checks.check_output_size(output_size)
+    l04_detection.check_box_encoding(decode_fn=decode_yolo, encode_fn=encode_yolo, quiet=True)  # by keyword
+    record = attempts()
+    assert list(record) == [("l01_cnn_internals", "check_output_size"), ("l04_detection", "check_box_encoding")]
+    first = record[("l01_cnn_internals", "check_output_size")]
+    assert first.result.status == "passed"
+    assert first.functions == (("output_size", '''def output_size(n, kernel, stride=1, padding=0, dilation=1):
+    return (n + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+'''),)
+    encoding = record[("l04_detection", "check_box_encoding")]
+    assert [name for name, _ in encoding.functions] == ["encode_yolo", "decode_yolo"]   # in parameter order
+    run_check("direct", output_size, output_size, [(5, 3)], quiet=True)   # not a lecture check: not recorded
+    assert len(attempts()) == 2
+    forget_attempts()
+    assert attempts() == {}

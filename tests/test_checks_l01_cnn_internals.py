@@ -100,3 +100,10 @@ def test_conv2d_cases_cover_stride_padding_and_non_square_kernels():
     assert any(c.get("padding", 0) == 1 for c in checks._CONV2D_CASES)
     # Seeded: the cases are the same on every import.
     assert np.array_equal(checks._conv2d_cases()[0]["image"], checks._CONV2D_CASES[0]["image"])
+
+
+def test_cases_replace_the_public_cases_and_quiet_prints_nothing(capsys):
+    result = checks.check_output_size(output_size, cases=[dict(n=9, kernel=3), (40, 5, 5)], quiet=True)
+    assert result and result.n_cases == 2 and capsys.readouterr().out == ""
+    wrong = checks.check_output_size(lambda n, kernel, *rest: n, cases=[(40, 5, 5)])
+    assert wrong.case == 1 and "inputs: 40, 5, 5, expected: 8, got: 40" in capsys.readouterr().out

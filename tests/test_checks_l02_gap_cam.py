@@ -147,3 +147,11 @@ def test_stubs_are_not_attempted_and_do_not_raise(check, capsys):
     result = check(stub)
     assert result.status == "not attempted" and not result
     assert "not attempted yet" in capsys.readouterr().out
+
+
+def test_cases_replace_the_public_cases():
+    case = dict(features=torch.ones(2, 3, 3, dtype=torch.float64), fc_weight=torch.tensor([[1.0, -1.0]]), class_idx=0)
+    result = checks.check_cam(cam, cases=[case], quiet=True)
+    assert result and result.n_cases == 1
+    assert not checks.check_cam(cam_averaged_instead_of_summed, cases=[dict(case, fc_weight=torch.ones(1, 2))],
+                                quiet=True)

@@ -110,3 +110,10 @@ def test_stubs_are_not_attempted_and_do_not_raise(check, capsys):
     result = check(stub)
     assert result.status == "not attempted" and not result
     assert "not attempted yet" in capsys.readouterr().out
+
+
+def test_cases_replace_the_public_cases(capsys):
+    cases = [dict(cm=np.array([[3, 1], [2, 4]]), positive=0)]
+    assert checks.check_recall_precision(recall_precision, cases=cases, quiet=True).n_cases == 1
+    result = checks.check_recall_precision(recall_precision_transposed, cases=cases)
+    assert result.case == 1 and "cm=[[3 1] [2 4]]" in capsys.readouterr().out

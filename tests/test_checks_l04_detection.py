@@ -273,3 +273,13 @@ def test_a_crashing_answer_is_reported_not_raised(capsys):
         return boxes[100]
     result = checks.check_nms(crashes)
     assert result.status == "error" and "IndexError" in capsys.readouterr().out
+
+
+def test_box_encoding_cases_replace_the_decode_and_encode_cases(capsys):
+    cases = {"decode": [(torch.zeros(1, 4), torch.tensor([[1, 2]]), torch.tensor([[10.0, 20.0]]), 8)],
+             "encode": [(torch.tensor([[12.0, 20.0, 10.0, 20.0]]), torch.tensor([[1, 2]]),
+                         torch.tensor([[10.0, 20.0]]), 8)]}
+    result = checks.check_box_encoding(encode, decode, cases=cases, quiet=True)
+    assert result and result.n_cases == 3 and capsys.readouterr().out == ""   # decode, encode, round trip
+    result = checks.check_box_encoding(encode, decode_no_sigmoid, cases=cases, quiet=True)
+    assert result.status == "failed" and "sigmoid" in result.message and capsys.readouterr().out == ""

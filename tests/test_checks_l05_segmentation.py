@@ -147,3 +147,11 @@ def test_a_crash_is_reported_not_raised(capsys):
     result = checks.check_mask_to_box(lambda mask: mask.nonzero()[99])
     assert result.status == "error"
     assert "IndexError" in capsys.readouterr().out
+
+
+def test_cases_replace_the_public_cases():
+    mask = torch.zeros(4, 6, dtype=torch.bool)
+    mask[1:3, 2:5] = True
+    assert checks.check_mask_to_box(mask_to_box, cases=[mask], quiet=True).n_cases == 1
+    result = checks.check_mask_to_box(mask_to_box_exclusive, cases=[mask], quiet=True)
+    assert result.case == 1 and "you added 1" in result.message

@@ -3,6 +3,9 @@
 First cell: title and an Open-in-Colab badge built from the repository setting in _config.yml; then a
 guarded install cell that installs labkit only on Colab; then a labkit.setup() cell; no stored outputs;
 listed in _toc.yml; no deprecated or Colab-only code.
+
+The notebooks under notebooks/ are generated from homework/source/ (labkit.homework.assign); these
+tests check what the book and Colab show, tests/test_homework_generate.py that it matches its source.
 """
 from __future__ import annotations
 

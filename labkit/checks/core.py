@@ -2,15 +2,18 @@
 
 Introduced in lecture 1 (CNN internals); every lecture's exercise checks are built on
 :func:`run_check`. A check never raises because of the student's code, so a notebook keeps
-running whatever the exercise cells hold.
+running whatever the exercise cells hold. Each lecture check, decorated with :func:`lecture_check`,
+keeps its last result and the source of the functions it was given in a record of the process
+(:func:`attempts`), which ``summary()`` and ``export()`` read.
 """
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -183,6 +186,8 @@ def _call(fn: Callable, case: Any) -> Any:
 
 def _where(err: BaseException) -> str:
     """'line 3 in f: return n / 0' for the innermost frame of the student's traceback."""
+    if isinstance(getattr(err, "labkit_where", None), str):  # raised in a grading sandbox: its own line
+        return err.labkit_where
     frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename != __file__]
     if not frames:
         return ""
@@ -281,3 +286,62 @@ def run_check(name: str, student_fn: Callable, reference_fn: Callable, cases: Se
     if not quiet:
         print(result.message)
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The record of attempts, read by summary() and export()
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Attempt:
+    """The last run of one lecture check: its result and the functions it was given, as
+    ``(name, source)`` pairs in argument order (source None where ``inspect.getsource`` fails)."""
+
+    result: CheckResult
+    functions: tuple[tuple[str, str | None], ...]
+
+
+# (lecture check module, check function) -> its last attempt; the most recent one last.
+_ATTEMPTS: dict[tuple[str, str], Attempt] = {}
+
+_Check = TypeVar("_Check", bound=Callable[..., CheckResult])
+
+
+def _source(fn: Callable) -> str | None:
+    try:
+        return inspect.getsource(fn)  # IPython keeps each cell's source, so this works in notebooks
+    except (OSError, TypeError):
+        return None
+
+
+def lecture_check(check: _Check) -> _Check:
+    """Decorate a lecture's ``check_*`` function so that each call records its result, and the name
+    and source of each function it was given, whether ``quiet`` or not.
+
+    Introduced in lecture 1 (CNN internals); :func:`labkit.checks.summary` and
+    :func:`labkit.checks.export` read the record.
+    """
+    lecture = check.__module__.rsplit(".", 1)[-1]
+    signature = inspect.signature(check)
+
+    @functools.wraps(check)
+    def recorded(*args: Any, **kwargs: Any) -> CheckResult:
+        result = check(*args, **kwargs)
+        given = signature.bind(*args, **kwargs).arguments
+        functions = tuple((getattr(fn, "__name__", type(fn).__name__), _source(fn))
+                          for name, fn in given.items() if name not in ("cases", "quiet") and callable(fn))
+        _ATTEMPTS.pop((lecture, check.__name__), None)  # re-inserted last: the most recent attempt
+        _ATTEMPTS[(lecture, check.__name__)] = Attempt(result, functions)
+        return result
+
+    return recorded  # type: ignore[return-value]
+
+
+def attempts() -> dict[tuple[str, str], Attempt]:
+    """A copy of the record: ``(lecture module, check function) -> Attempt``, the most recent last."""
+    return dict(_ATTEMPTS)
+
+
+def forget_attempts() -> None:
+    """Empty the record (a fresh start, as in a new kernel)."""
+    _ATTEMPTS.clear()

@@ -10,14 +10,14 @@ real conv stack in ``tests/test_checks_l01_cnn_internals.py``. Usage in a notebo
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labkit.checks.core import CheckResult, run_check
+from labkit.checks.core import CheckResult, lecture_check, run_check
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,13 +50,16 @@ _OUTPUT_SIZE_CASES: list[dict[str, int]] = [
 ]
 
 
-def check_output_size(fn: Callable[..., int]) -> CheckResult:
+@lecture_check
+def check_output_size(fn: Callable[..., int], *, cases: list[Any] | None = None,
+                      quiet: bool = False) -> CheckResult:
     """Check ``fn(n, kernel, stride=1, padding=0, dilation=1) -> int``, the output length of a
     convolution along one spatial dimension of length ``n``, against ``nn.Conv2d``.
 
     The answer is ``floor((n + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1``.
     """
-    return run_check("output_size", fn, _output_size_reference, _OUTPUT_SIZE_CASES)
+    return run_check("output_size", fn, _output_size_reference, _OUTPUT_SIZE_CASES if cases is None else cases,
+                     quiet=quiet)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,14 +95,17 @@ _RECEPTIVE_FIELD_CASES: list[tuple[list[tuple[int, ...]]]] = [
 ]
 
 
-def check_receptive_field(fn: Callable[[Sequence[tuple[int, ...]]], int]) -> CheckResult:
+@lecture_check
+def check_receptive_field(fn: Callable[[Sequence[tuple[int, ...]]], int], *, cases: list[Any] | None = None,
+                          quiet: bool = False) -> CheckResult:
     """Check ``fn(layers) -> int``: the receptive field (in input pixels, along one dimension)
     of one output pixel of a stack of layers.
 
     ``layers`` is a list of ``(kernel, stride)`` or ``(kernel, stride, dilation)`` tuples, first
     layer first; padding does not change the size of the field.
     """
-    return run_check("receptive_field", fn, _receptive_field_reference, _RECEPTIVE_FIELD_CASES)
+    return run_check("receptive_field", fn, _receptive_field_reference,
+                     _RECEPTIVE_FIELD_CASES if cases is None else cases, quiet=quiet)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,7 +144,9 @@ def _conv2d_cases() -> list[dict]:
 _CONV2D_CASES = _conv2d_cases()
 
 
-def check_conv2d_loops(fn: Callable[..., np.ndarray]) -> CheckResult:
+@lecture_check
+def check_conv2d_loops(fn: Callable[..., np.ndarray], *, cases: list[Any] | None = None,
+                       quiet: bool = False) -> CheckResult:
     """Check ``fn(image, kernel, stride=1, padding=0) -> np.ndarray`` against ``F.conv2d``.
 
     ``image`` is ``(H, W)``, ``kernel`` is ``(kh, kw)``, both float64 NumPy arrays (one channel).
@@ -146,4 +154,5 @@ def check_conv2d_loops(fn: Callable[..., np.ndarray]) -> CheckResult:
     over the image padded with ``padding`` zeros on every side, and returns
     ``(floor((H + 2p - kh) / s) + 1, floor((W + 2p - kw) / s) + 1)`` values.
     """
-    return run_check("conv2d_loops", fn, _conv2d_reference, _CONV2D_CASES)
+    return run_check("conv2d_loops", fn, _conv2d_reference, _CONV2D_CASES if cases is None else cases,
+                     quiet=quiet)

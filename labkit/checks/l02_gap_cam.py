@@ -11,13 +11,13 @@ Usage in a notebook::
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 
 from labkit.cam import cam_to_box, class_activation_map
-from labkit.checks.core import CheckResult, run_check
+from labkit.checks.core import CheckResult, lecture_check, run_check
 
 
 # ---------------------------------------------------------------------------------------------
@@ -53,7 +53,9 @@ def _cam_cases() -> list[dict]:
 _CAM_CASES = _cam_cases()
 
 
-def check_cam(fn: Callable[[Tensor, Tensor, int], Tensor]) -> CheckResult:
+@lecture_check
+def check_cam(fn: Callable[[Tensor, Tensor, int], Tensor], *, cases: list[Any] | None = None,
+              quiet: bool = False) -> CheckResult:
     """Check ``fn(features, fc_weight, class_idx) -> Tensor[h, w]``, the class activation map.
 
     ``features`` is one image's last convolutional output ``Tensor[K, h, w]``, ``fc_weight`` the
@@ -62,7 +64,7 @@ def check_cam(fn: Callable[[Tensor, Tensor, int], Tensor]) -> CheckResult:
     no ReLU, no normalisation, no upsampling. Compared with
     :func:`labkit.cam.class_activation_map`.
     """
-    return run_check("cam", fn, _cam_reference, _CAM_CASES)
+    return run_check("cam", fn, _cam_reference, _CAM_CASES if cases is None else cases, quiet=quiet)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,7 +93,9 @@ _GAP_PARAM_CASES: list[dict] = [
 ]
 
 
-def check_gap_param_count(fn: Callable[[int, int, int, int, bool], int]) -> CheckResult:
+@lecture_check
+def check_gap_param_count(fn: Callable[[int, int, int, int, bool], int], *, cases: list[Any] | None = None,
+                          quiet: bool = False) -> CheckResult:
     """Check ``fn(channels, height, width, n_classes, gap) -> int``: parameters of a classifier head.
 
     The head maps a ``channels x height x width`` feature map to ``n_classes`` scores with one
@@ -99,7 +103,8 @@ def check_gap_param_count(fn: Callable[[int, int, int, int, bool], int]) -> Chec
     map to ``channels`` numbers; with ``gap=False`` the map is flattened. Pooling itself has no
     parameters. Compared with the parameter count of a real ``nn.Linear``.
     """
-    return run_check("gap_param_count", fn, _gap_param_count_reference, _GAP_PARAM_CASES)
+    return run_check("gap_param_count", fn, _gap_param_count_reference,
+                     _GAP_PARAM_CASES if cases is None else cases, quiet=quiet)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,7 +143,9 @@ def _box_cases() -> list[dict]:
 _BOX_CASES = _box_cases()
 
 
-def check_cam_to_box(fn: Callable[..., Tensor]) -> CheckResult:
+@lecture_check
+def check_cam_to_box(fn: Callable[..., Tensor], *, cases: list[Any] | None = None,
+                     quiet: bool = False) -> CheckResult:
     """Check ``fn(cam, threshold=0.2) -> (x1, y1, x2, y2)``: the box of a class activation map.
 
     Keep the pixels where ``cam >= threshold * cam.max()``, take the largest 8-connected region
@@ -147,7 +154,8 @@ def check_cam_to_box(fn: Callable[..., Tensor]) -> CheckResult:
     ``(0, 0, 0, 0)``. The result may be a tensor, a NumPy array, a tuple or a list of 4 numbers.
     Compared with :func:`labkit.cam.cam_to_box`.
     """
-    return run_check("cam_to_box", fn, _cam_to_box_reference, _BOX_CASES)
+    return run_check("cam_to_box", fn, _cam_to_box_reference, _BOX_CASES if cases is None else cases,
+                     quiet=quiet)
 
 
 __all__ = ["check_cam", "check_gap_param_count", "check_cam_to_box"]

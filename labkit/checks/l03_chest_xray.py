@@ -8,6 +8,7 @@ scikit-learn, output sizes from real PyTorch layers. Usage in a notebook::
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Callable
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 from sklearn.metrics import precision_recall_fscore_support
 from torch import nn
 
-from labkit.checks.core import CheckResult, mismatch, run_check
+from labkit.checks.core import CheckResult, lecture_check, mismatch, run_check
 
 
 # ---------------------------------------------------------------------------------------------
@@ -38,17 +39,13 @@ def _seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
     return model
 
 
-class _Nested(nn.Module):
-    """Layers inside a Sequential inside a Module, as in the lecture's network."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
-                                      nn.Sequential(nn.Conv2d(4, 6, 1, bias=False), nn.BatchNorm2d(6), nn.ReLU()))
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(6, 2, 1), nn.Flatten())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+def _nested() -> nn.Sequential:
+    """Layers inside Sequentials inside a model with named parts, as in the lecture's network. Only torch's
+    own classes, so that a grading sandbox without labkit can unpickle it."""
+    features = nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                             nn.Sequential(nn.Conv2d(4, 6, 1, bias=False), nn.BatchNorm2d(6), nn.ReLU()))
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(6, 2, 1), nn.Flatten())
+    return nn.Sequential(OrderedDict(features=features, head=head))
 
 
 def _l1_cases() -> list[dict[str, Any]]:
@@ -57,7 +54,7 @@ def _l1_cases() -> list[dict[str, Any]]:
              lam=0.01),                                                       # conv + linear, with biases
         dict(model=_seeded(lambda: nn.Sequential(nn.Conv2d(1, 3, 3, bias=False), nn.BatchNorm2d(3), nn.ReLU()), 1),
              lam=0.5),                                                        # batch norm is not penalised
-        dict(model=_seeded(_Nested, 2), lam=1e-3),                            # nested modules
+        dict(model=_seeded(_nested, 2), lam=1e-3),                            # nested modules
         dict(model=_seeded(lambda: nn.Linear(5, 3), 3), lam=2.0),             # a single linear layer
         dict(model=_seeded(lambda: nn.Sequential(nn.Conv2d(2, 2, 1), nn.Conv2d(2, 2, 1)), 4), lam=1e-4),
     ]
@@ -81,12 +78,15 @@ def _compare_l1(expected: torch.Tensor, got: Any) -> tuple[bool, str]:
                           "parameters, times lam")
 
 
-def check_l1_penalty(fn: Callable[[nn.Module, float], torch.Tensor]) -> CheckResult:
+@lecture_check
+def check_l1_penalty(fn: Callable[[nn.Module, float], torch.Tensor], *, cases: list[Any] | None = None,
+                     quiet: bool = False) -> CheckResult:
     """Check ``fn(model, lam) -> Tensor``: ``lam`` times the sum of the absolute values of the weights
     of every ``nn.Conv2d`` and ``nn.Linear`` in ``model`` (biases and batch-norm parameters excluded),
     as a 0-d tensor through which gradients flow.
     """
-    return run_check("l1_penalty", fn, _l1_reference, _l1_cases(), compare=_compare_l1)
+    return run_check("l1_penalty", fn, _l1_reference, _l1_cases() if cases is None else cases,
+                     compare=_compare_l1, quiet=quiet)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,14 +117,17 @@ _RECALL_PRECISION_CASES: list[dict[str, Any]] = [
 ]
 
 
-def check_recall_precision(fn: Callable[..., tuple[float, float]]) -> CheckResult:
+@lecture_check
+def check_recall_precision(fn: Callable[..., tuple[float, float]], *, cases: list[Any] | None = None,
+                           quiet: bool = False) -> CheckResult:
     """Check ``fn(cm, positive=1) -> (recall, precision)`` against scikit-learn.
 
     ``cm[i, j]`` counts films of true class ``i`` predicted as class ``j`` (rows: truth, as
     ``sklearn.metrics.confusion_matrix``). Recall = TP / (TP + FN), precision = TP / (TP + FP) for
     the class ``positive``; a ratio with a zero denominator is 0.0 (scikit-learn's ``zero_division=0``).
     """
-    return run_check("recall_precision", fn, _recall_precision_reference, _RECALL_PRECISION_CASES)
+    return run_check("recall_precision", fn, _recall_precision_reference,
+                     _RECALL_PRECISION_CASES if cases is None else cases, quiet=quiet)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,8 +150,11 @@ def _stem_size_reference(n: int) -> int:
 _STEM_CASES = [224, 96, 128, 100, 101, 102, 97, 150, 256, 300, 31, 38]   # 224 -> 27 (the book's table)
 
 
-def check_stem_output_size(fn: Callable[[int], int]) -> CheckResult:
+@lecture_check
+def check_stem_output_size(fn: Callable[[int], int], *, cases: list[Any] | None = None,
+                           quiet: bool = False) -> CheckResult:
     """Check ``fn(n) -> int``: the side of the feature maps after the network's first three blocks
     (see :func:`stem`) for an ``n x n`` input, against the real layers. For 224 it is 27.
     """
-    return run_check("stem_output_size", fn, _stem_size_reference, _STEM_CASES)
+    return run_check("stem_output_size", fn, _stem_size_reference, _STEM_CASES if cases is None else cases,
+                     quiet=quiet)

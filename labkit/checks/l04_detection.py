@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from labkit.checks.core import CheckResult, mismatch, run_check
+from labkit.checks.core import CheckResult, lecture_check, mismatch, run_check
 from labkit.detection import box_iou, decode_yolo, encode_yolo, nms
 
 
@@ -108,7 +108,9 @@ _IOU_CASES: list[tuple[Any, Any]] = [
 ]
 
 
-def check_iou(fn: Callable[[Any, Any], float]) -> CheckResult:
+@lecture_check
+def check_iou(fn: Callable[[Any, Any], float], *, cases: list[Any] | None = None,
+              quiet: bool = False) -> CheckResult:
     """Check ``fn(box_a, box_b) -> float``: the IoU of two boxes given as ``[x1, y1, x2, y2]`` (lists or
     tensors of 4 numbers, float pixel coordinates).
 
@@ -116,7 +118,8 @@ def check_iou(fn: Callable[[Any, Any], float]) -> CheckResult:
     "+1"; boxes that only touch, or do not meet, have IoU 0. Compared with :func:`labkit.detection.box_iou`
     (itself equal to ``torchvision.ops.box_iou``). A float, an int or a one-element tensor is accepted.
     """
-    return run_check("iou", fn, _iou_reference, _IOU_CASES, compare=_compare_iou)
+    return run_check("iou", fn, _iou_reference, _IOU_CASES if cases is None else cases, compare=_compare_iou,
+                     quiet=quiet)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +223,9 @@ def _nms_cases() -> list[tuple[Tensor, Tensor, float]]:
 _NMS_CASES = _nms_cases()
 
 
-def check_nms(fn: Callable[[Tensor, Tensor, float], Any]) -> CheckResult:
+@lecture_check
+def check_nms(fn: Callable[[Tensor, Tensor, float], Any], *, cases: list[Any] | None = None,
+              quiet: bool = False) -> CheckResult:
     """Check ``fn(boxes, scores, iou_threshold) -> kept indices``: greedy non-maximum suppression.
 
     ``boxes`` is ``Tensor[N, 4]`` xyxy, ``scores`` ``Tensor[N]``. Visit the boxes by decreasing score; keep
@@ -228,7 +233,8 @@ def check_nms(fn: Callable[[Tensor, Tensor, float], Any]) -> CheckResult:
     repeat. Return the kept indices by decreasing score, as a list or a 1-D tensor (an empty one when there
     is no box). Compared with :func:`labkit.detection.nms`, itself equal to ``torchvision.ops.nms``.
     """
-    return run_check("nms", fn, _nms_reference, _NMS_CASES, compare=_compare_nms)
+    return run_check("nms", fn, _nms_reference, _NMS_CASES if cases is None else cases, compare=_compare_nms,
+                     quiet=quiet)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,7 +372,9 @@ def _yolo_cases() -> tuple[list[tuple], list[tuple]]:
 _DECODE_CASES, _ENCODE_CASES = _yolo_cases()
 
 
-def check_box_encoding(encode_fn: Callable[..., Tensor], decode_fn: Callable[..., Tensor]) -> CheckResult:
+@lecture_check
+def check_box_encoding(encode_fn: Callable[..., Tensor], decode_fn: Callable[..., Tensor], *,
+                       cases: dict[str, list[tuple]] | None = None, quiet: bool = False) -> CheckResult:
     """Check a YOLO box coder: ``decode_fn(t, cells_xy, anchors_wh, stride) -> boxes`` and
     ``encode_fn(boxes, cells_xy, anchors_wh, stride) -> t``, then that decode undoes encode.
 
@@ -376,7 +384,8 @@ def check_box_encoding(encode_fn: Callable[..., Tensor], decode_fn: Callable[...
     Decoding: ``bx = (sigmoid(tx) + cx) * stride``, ``by = (sigmoid(ty) + cy) * stride``,
     ``bw = pw * exp(tw)``, ``bh = ph * exp(th)``; encoding is its inverse. Compared with
     :func:`labkit.detection.decode_yolo` and :func:`labkit.detection.encode_yolo`. Prints one verdict: the
-    first part that fails (decode, then encode, then the round trip), or that all passed.
+    first part that fails (decode, then encode, then the round trip), or that all passed. ``cases``, if
+    given, is ``{"decode": [...], "encode": [...]}``; the round trip runs on the encode cases.
     """
     def round_trip(boxes: Tensor, cells: Tensor, anchors: Tensor, stride: float) -> Any:
         return decode_fn(encode_fn(boxes, cells, anchors, stride), cells, anchors, stride)
@@ -385,18 +394,22 @@ def check_box_encoding(encode_fn: Callable[..., Tensor], decode_fn: Callable[...
         why = mismatch(expected, got, **_YOLO_TOLERANCE)
         return why is None, _joined(why or "", "decode(encode(boxes)) should give the boxes back")
 
+    decode_cases, encode_cases = ((_DECODE_CASES, _ENCODE_CASES) if cases is None
+                                  else (cases["decode"], cases["encode"]))
     parts = [
-        ("box_encoding (decode)", decode_fn, decode_yolo, _DECODE_CASES, _compare_decode),
-        ("box_encoding (encode)", encode_fn, encode_yolo, _ENCODE_CASES, _compare_encode),
-        ("box_encoding (decode(encode(boxes)) == boxes)", round_trip, lambda boxes, *_: boxes, _ENCODE_CASES,
+        ("box_encoding (decode)", decode_fn, decode_yolo, decode_cases, _compare_decode),
+        ("box_encoding (encode)", encode_fn, encode_yolo, encode_cases, _compare_encode),
+        ("box_encoding (decode(encode(boxes)) == boxes)", round_trip, lambda boxes, *_: boxes, encode_cases,
          compare_round_trip),
     ]
     total = sum(len(cases) for _, _, _, cases, _ in parts)
     for name, fn, reference, cases, compare in parts:
         result = run_check(name, fn, reference, cases, compare=compare, quiet=True)  # one verdict, below
         if not result:
-            print(result.message)
+            if not quiet:
+                print(result.message)
             return CheckResult("box_encoding", result.status, result.message, total, result.case)
     message = f"✅ box_encoding: all {total} cases passed (decode, encode, and decode(encode(boxes)) == boxes)"
-    print(message)
+    if not quiet:
+        print(message)
     return CheckResult("box_encoding", "passed", message, total)

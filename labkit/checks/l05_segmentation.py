@@ -9,6 +9,7 @@ Introduced in lecture 5 (segmentation). References come from independent means: 
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -17,7 +18,7 @@ from sklearn.metrics import confusion_matrix
 from torch import Tensor, nn
 from torchvision.ops import masks_to_boxes
 
-from labkit.checks.core import CheckResult, mismatch, run_check
+from labkit.checks.core import CheckResult, lecture_check, mismatch, run_check
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,13 +76,16 @@ def _compare_box(expected: Tensor, got: Any) -> tuple[bool, str]:
     return False, why
 
 
-def check_mask_to_box(fn: Callable[[Tensor], Tensor]) -> CheckResult:
+@lecture_check
+def check_mask_to_box(fn: Callable[[Tensor], Tensor], *, cases: list[Any] | None = None,
+                      quiet: bool = False) -> CheckResult:
     """Check ``fn(mask) -> Tensor[4]``: the box ``(x1, y1, x2, y2)`` around the True (non-zero)
     pixels of one ``mask: Tensor[H, W]`` (bool or 0/1 uint8), as ``torchvision.ops.masks_to_boxes``
     gives it: x is the column, y the row, and x2, y2 are the last column and row of the mask
     (inclusive), so a single pixel gives x1 == x2. Empty masks are not checked (no box exists).
     """
-    return run_check("mask_to_box", fn, _box_reference, _mask_cases(), compare=_compare_box)
+    return run_check("mask_to_box", fn, _box_reference, _mask_cases() if cases is None else cases,
+                     compare=_compare_box, quiet=quiet)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,8 +93,10 @@ def check_mask_to_box(fn: Callable[[Tensor], Tensor]) -> CheckResult:
 # ---------------------------------------------------------------------------------------------
 
 def _iou_reference(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
-    cm = confusion_matrix(target.reshape(-1).numpy(), pred.reshape(-1).numpy(),
-                          labels=list(range(num_classes))).astype(np.float64)
+    with warnings.catch_warnings():  # one class present: scikit-learn warns although `labels` is given
+        warnings.simplefilter("ignore", UserWarning)
+        cm = confusion_matrix(target.reshape(-1).numpy(), pred.reshape(-1).numpy(),
+                              labels=list(range(num_classes))).astype(np.float64)
     tp = np.diag(cm)
     union = cm.sum(0) + cm.sum(1) - tp
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -147,12 +153,15 @@ def _compare_iou(expected: Tensor, got: Any) -> tuple[bool, str]:
                    "counted over all images at once")
 
 
-def check_per_class_iou(fn: Callable[[Tensor, Tensor, int], Tensor]) -> CheckResult:
+@lecture_check
+def check_per_class_iou(fn: Callable[[Tensor, Tensor, int], Tensor], *, cases: list[Any] | None = None,
+                        quiet: bool = False) -> CheckResult:
     """Check ``fn(pred, target, num_classes) -> Tensor[C]``: for each class c, the pixels labelled c in
     both ``pred`` and ``target`` divided by the pixels labelled c in either, counted over all images
     of the (possibly batched) integer label maps at once, and NaN for a class that occurs in neither.
     """
-    return run_check("per_class_iou", fn, _iou_reference, _iou_cases(), compare=_compare_iou)
+    return run_check("per_class_iou", fn, _iou_reference, _iou_cases() if cases is None else cases,
+                     compare=_compare_iou, quiet=quiet)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,9 +189,12 @@ _TRANSPOSED_CASES = [
 ]
 
 
-def check_transposed_conv_output_size(fn: Callable[[int, int, int, int, int], int]) -> CheckResult:
+@lecture_check
+def check_transposed_conv_output_size(fn: Callable[[int, int, int, int, int], int], *, cases: list[Any] | None = None,
+                                      quiet: bool = False) -> CheckResult:
     """Check ``fn(size, kernel, stride, padding, output_padding) -> int``: the side of the output of
     ``nn.ConvTranspose2d(kernel_size=kernel, stride=stride, padding=padding,
     output_padding=output_padding)`` on a ``size x size`` input, compared with the real layer.
     """
-    return run_check("transposed_conv_output_size", fn, _transposed_size_reference, _TRANSPOSED_CASES)
+    return run_check("transposed_conv_output_size", fn, _transposed_size_reference,
+                     _TRANSPOSED_CASES if cases is None else cases, quiet=quiet)
