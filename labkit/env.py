@@ -98,10 +98,10 @@ class SetupInfo:
     seed: int
 
     def line(self) -> str:
-        mode = "fast (LABKIT_FAST=1)" if self.fast else "full"
+        mode = "fast mode (LABKIT_FAST=1)" if self.fast else "full mode"
         net = "online" if self.online else "offline"
-        return (f"labkit | mode: {mode} | device: {self.device} | torch {self.torch_version} "
-                f"| {net} | seed {self.seed}")
+        # Short enough for the book's 80-character output column.
+        return f"labkit: {mode}, {self.device}, torch {self.torch_version}, {net}, seed {self.seed}"
 
 
 def setup(seed: int = 0) -> SetupInfo:

@@ -19,6 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").rglob("*.ipynb"))
 NOTEBOOKS = [nb for nb in NOTEBOOKS if ".ipynb_checkpoints" not in nb.parts]
+SOURCES = sorted((ROOT / "homework" / "source").glob("*.ipynb"))
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 REPO_URL = CONFIG["repository"]["url"].rstrip("/")
 BRANCH = CONFIG["repository"]["branch"]
@@ -93,6 +94,17 @@ def test_no_deprecated_or_colab_only_code(nb: Path):
     code = "\n".join(_source(c) for c in _cells(nb) if c["cell_type"] == "code")
     for bad in ("pretrained=True", "/content/", "drive.mount", "cuda:1", "Variable("):
         assert bad not in code, f"{bad!r} in {nb.name}"
+
+
+BOOK_COLUMN = 79  # characters of code the book's code column shows without scrolling
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS + SOURCES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_code_lines_fit_the_book_column(nb: Path):
+    long = [f"cell {i}: {line!r}" for i, cell in enumerate(_cells(nb)) if cell["cell_type"] == "code"
+            for line in _source(cell).splitlines() if len(line) > BOOK_COLUMN]
+    assert not long, (f"{len(long)} code line(s) of {nb.name} exceed {BOOK_COLUMN} characters (edit "
+                      "homework/source, then `make homework`):\n" + "\n".join(long[:10]))
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
