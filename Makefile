@@ -24,7 +24,7 @@ endif
 help:
 	@echo "make book    build the book into _build/html (notebooks run in fast mode; FULL=1 for the full lessons)"
 	@echo "make test    unit tests + every notebook (nbval, fast mode) + strict book build"
-	@echo "make bench   notebook wall time and peak memory, and labkit.train overhead -> bench/results/"
+	@echo "make bench   notebook wall time and peak memory (FULL=1: the full lessons, GPU expected), and labkit.train overhead -> bench/results/"
 	@echo "make checkpoint  retrain lecture 5's small Mask R-CNN (labkit/weights; ~25 min on 2 CPU cores)"
 	@echo "make homework  generate notebooks/ (student) and notebooks/solutions/ from homework/source (CHECK=1: only check)"
 	@echo "make grade SUBMISSIONS=folder  grade hand-ins with the hidden cases -> $(GRADES)/grades.csv, report.md"
@@ -68,7 +68,7 @@ book-check: $(STAMP)
 	    exit $${PIPESTATUS[0]}
 
 bench: $(STAMP)
-	$(BIN)/python bench/notebooks.py
+	$(BIN)/python bench/notebooks.py $(if $(filter 1,$(FULL)),--full)
 	$(BIN)/python bench/train_overhead.py
 
 # Lecture 5's pretrained small Mask R-CNN (package data). Rerun after changing make_shapes_scene's defaults.

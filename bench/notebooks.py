@@ -1,8 +1,9 @@
-"""Wall time and peak memory of every notebook in fast mode (``make bench``).
+"""Wall time and peak memory of every notebook, fast mode (``make bench``) or full (``make bench FULL=1``).
 
 Each notebook runs in its own child process (``python bench/notebooks.py --one NB``) so that the peak
 resident memory of its kernel, the largest descendant, is measured alone. Results go to
-``bench/results/notebooks.md``. Run nothing else CPU-heavy at the same time.
+``bench/results/notebooks.md`` (``notebooks-full.md`` with ``--full``, the full lessons, for which a GPU
+is expected). Run nothing else CPU-heavy at the same time.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "notebooks.md"
+RESULTS_FULL = ROOT / "bench" / "results" / "notebooks-full.md"
 
 
 def run_one(path: Path, timeout: int) -> dict:
@@ -41,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--one", type=Path, help="(internal) run a single notebook and print JSON")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    parser.add_argument("--full", action="store_true", help="full lessons (LABKIT_FAST=0)")
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook")
     args = parser.parse_args()
 
@@ -50,7 +53,8 @@ def main() -> None:
 
     paths = args.notebooks or sorted((ROOT / "notebooks").rglob("*.ipynb"))
     paths = [p.resolve() for p in paths if ".ipynb_checkpoints" not in p.parts]
-    env = dict(os.environ, LABKIT_FAST="1")
+    env = dict(os.environ, LABKIT_FAST="0" if args.full else "1")
+    results = RESULTS_FULL if args.full else RESULTS
     rows = []
     for path in paths:
         proc = subprocess.run([sys.executable, __file__, "--one", str(path), "--timeout", str(args.timeout)],
@@ -68,20 +72,22 @@ def main() -> None:
     import torch  # only for the header line
 
     lines = [
-        "# Notebook wall time and peak memory (LABKIT_FAST=1)",
+        f"# Notebook wall time and peak memory (LABKIT_FAST={env['LABKIT_FAST']})",
         "",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU cores, "
         f"{platform.python_implementation()} {platform.python_version()}, torch {torch.__version__}, "
-        f"CUDA available: {torch.cuda.is_available()}. Wall time includes kernel start-up.",
+        f"CUDA available: {torch.cuda.is_available()}"
+        + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "")
+        + ". Wall time includes kernel start-up.",
         "",
         "| notebook | wall time (s) | peak memory of the kernel (MiB) |",
         "|---|---:|---:|",
     ]
     lines += [f"| {r['notebook']} | {r['seconds']:.1f} | {r['peak_mib']:.0f} |"
               + (" failed |" if r.get("failed") else "") for r in rows]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text("\n".join(lines) + "\n")
+    print(f"wrote {results.relative_to(ROOT)}")
     if any(r.get("failed") for r in rows):
         sys.exit(1)
 

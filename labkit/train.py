@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import LRScheduler
 from tqdm.auto import tqdm
 
+from labkit import distributed
 from labkit.env import device as default_device
 
 # A metric maps (outputs, targets) of one batch to the batch mean. Returning a 0-d tensor instead of
@@ -149,6 +150,27 @@ def to_device(obj: Any, device: torch.device | str) -> Any:
     return obj
 
 
+def _autocast(amp_dtype: torch.dtype | None, scaler: torch.amp.GradScaler):
+    """The forward pass's precision: autocast to ``amp_dtype`` (fp16 when only a scaler is on)."""
+    if amp_dtype is None and scaler.is_enabled():
+        amp_dtype = torch.float16
+    return torch.autocast("cuda", dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
+
+
+def _means(loss_sum: Tensor, sums: Mapping[str, float | Tensor], seen: int,
+           device: torch.device) -> dict[str, float]:
+    """``{"loss": ..., <metric>: ...}`` as sums / items seen; under torchrun, the job's sums."""
+    if distributed.active():  # one all-reduce of [loss, metrics..., seen] over the ranks
+        packed = torch.stack([loss_sum.float(), *(torch.as_tensor(v, device=device).float()
+                                                  for v in sums.values()),
+                              torch.tensor(float(seen), device=device)])
+        total = distributed.reduce_sums(packed).tolist()
+        seen_all = total[-1]
+        return {"loss": total[0] / seen_all,
+                **{k: v / seen_all for k, v in zip(sums, total[1:-1])}}
+    return {"loss": loss_sum.item() / seen, **{k: float(v) / seen for k, v in sums.items()}}
+
+
 def _step_loss(model: nn.Module, inputs, targets, loss_fn: Callable | None) -> tuple[Tensor, object]:
     """(loss, outputs) of one batch: ``loss_fn(model(inputs), targets)``, or, with ``loss_fn=None``, the
     sum of the loss dict that ``model(inputs, targets)`` returns (torchvision detection models in train
@@ -167,14 +189,17 @@ def _step_loss(model: nn.Module, inputs, targets, loss_fn: Callable | None) -> t
 def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer, *,
                     loss_fn: Callable | None, metrics: Mapping[str, Metric] | None = None,
                     device: torch.device | str | None = None,
-                    scaler: torch.amp.GradScaler | None = None, bar: tqdm | None = None) -> dict[str, float]:
+                    scaler: torch.amp.GradScaler | None = None, bar: tqdm | None = None,
+                    amp_dtype: torch.dtype | None = None) -> dict[str, float]:
     """One pass over ``loader`` in train mode, one optimizer step per batch.
 
     Returns ``{"loss": ..., <metric name>: ...}``, batch means weighted by batch size, as
     :func:`evaluate` does (the metrics on the training batches, computed in train mode).
-    ``loss_fn=None``: the model returns its own loss dict (see :func:`fit`). An enabled ``scaler``
-    trains in mixed precision (``torch.autocast`` on CUDA); ``bar`` (a tqdm bar) is advanced every
-    batch. ``device`` defaults to the device of the model's parameters.
+    ``loss_fn=None``: the model returns its own loss dict (see :func:`fit`). ``amp_dtype``
+    (``torch.bfloat16`` or ``torch.float16``) runs the forward pass under ``torch.autocast`` on
+    CUDA; fp16 needs an enabled ``scaler`` (a ``GradScaler``), which alone also means fp16 autocast.
+    ``bar`` (a tqdm bar) is advanced every batch. ``device`` defaults to the device of the model's
+    parameters. Under ``torchrun`` the sums behind the means are added over all ranks.
     Introduced in lecture 1 (CNN internals), as the body of :func:`fit`.
     """
     device = torch.device(device) if device is not None else model_device(model)
@@ -189,7 +214,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
     for i, (inputs, targets) in enumerate(loader):
         inputs, targets = to_device(inputs, device), to_device(targets, device)
         optimizer.zero_grad(set_to_none=True)  # before the forward: old grads freed, lower peak memory
-        with torch.autocast("cuda") if scaler.is_enabled() else contextlib.nullcontext():
+        with _autocast(amp_dtype, scaler):
             loss, outputs = _step_loss(model, inputs, targets, loss_fn)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -207,7 +232,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
                 bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", refresh=False)
     if seen == 0:
         raise ValueError("train_one_epoch: the training loader yielded no batches")
-    return {"loss": loss_sum.item() / seen, **{k: float(v) / seen for k, v in sums.items()}}
+    return _means(loss_sum, sums, seen, device)
 
 
 def evaluate(model: nn.Module, loader: Iterable, *, loss_fn: Callable | None = None,
@@ -237,8 +262,9 @@ def evaluate(model: nn.Module, loader: Iterable, *, loss_fn: Callable | None = N
             seen += n
     if seen == 0:
         raise ValueError("evaluate: the loader yielded no batches")
-    result = {"loss": loss_sum.item() / seen} if loss_fn is not None else {}
-    result.update({k: float(v) / seen for k, v in sums.items()})
+    result = _means(loss_sum, sums, seen, device)
+    if loss_fn is None:
+        del result["loss"]
     return result
 
 
@@ -359,8 +385,9 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     ``metrics`` maps a name to ``fn(outputs, targets) -> float`` (batch mean, e.g. :func:`accuracy`),
     recorded as ``"train_<name>"`` (on the training batches, in train mode) and ``"val_<name>"``.
     ``device`` defaults to :func:`labkit.env.device`; the model is moved there.
-    ``amp=True`` uses mixed precision (``torch.autocast`` + ``GradScaler``) on CUDA only; elsewhere it
-    prints a note and trains in fp32. ``scheduler.step()`` runs once per epoch (with the monitored
+    ``amp=True`` trains in mixed precision on CUDA: bf16 autocast where the GPU supports it (no
+    scaling needed), else fp16 autocast with a ``GradScaler``; elsewhere it prints a note and trains
+    in fp32. ``scheduler.step()`` runs once per epoch (with the monitored
     loss for ``ReduceLROnPlateau``); to step one after every batch, hook it to the optimizer as
     lecture 4 does (``optimizer.register_step_post_hook(lambda *_: scheduler.step())``, and pass no
     ``scheduler``). With ``checkpoint=folder``, ``last.pt`` is written every epoch
@@ -368,6 +395,14 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     state_dicts of model, optimizer, scheduler and scaler, the 0-based ``epoch``, the ``history`` as
     a plain dict and the RNG states. ``resume=True`` continues from ``last.pt`` at the next epoch and
     returns the full history. ``quiet=True`` prints nothing. Introduced in lecture 1 (CNN internals).
+
+    Under ``torchrun --nproc_per_node=N`` the same call trains data-parallel (:mod:`labkit.distributed`,
+    book/scaling.md): each rank joins the process group, takes ``cuda:<LOCAL_RANK>`` (or the CPU with
+    gloo), wraps the model in ``DistributedDataParallel``, reads its share of each loader (training:
+    a ``DistributedSampler`` keeping the loader's shuffle setting, reshuffled every epoch;
+    validation: every item once), and reports the job's means. Only rank 0 shows the bar and writes
+    checkpoints, which hold the plain model's state_dict, so ``resume=True`` works with any number of
+    ranks (or none). ``batch_size`` is per rank.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -375,12 +410,19 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         raise ValueError("loss_fn=None (a model that returns its own losses) cannot compute metrics or a "
                          "val loss: in eval mode such a model returns predictions, not losses. Drop "
                          "metrics/val_loader and evaluate afterwards (e.g. labkit.detection.mean_average_precision).")
+    rank_device = distributed.init()  # None unless started by torchrun with several processes
+    if rank_device is not None:
+        device = rank_device
     device = torch.device(device) if device is not None else default_device()
+    quiet = quiet or not distributed.is_main()
     model.to(device)
     use_amp = amp and device.type == "cuda"
     if amp and not use_amp and not quiet:
         print(f"note: amp=True needs CUDA; training in fp32 on {device.type}.")
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    amp_dtype = None
+    if use_amp:
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     monitor = "val_loss" if val_loader is not None else "train_loss"
     folder = Path(checkpoint) if checkpoint is not None else None
 
@@ -391,15 +433,23 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         if start >= epochs and not quiet:
             print(f"note: {folder / 'last.pt'} already holds {start} epochs (>= epochs={epochs}); "
                   f"nothing to train. Raise epochs to train further.")
-    if folder is not None:
+    if folder is not None and distributed.is_main():
         folder.mkdir(parents=True, exist_ok=True)
+    trained = model
+    if distributed.active():
+        trained = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+        train_loader = distributed.shard_loader(train_loader, train=True)
+        if val_loader is not None:
+            val_loader = distributed.shard_loader(val_loader, train=False)
 
     for epoch in range(start, epochs):
+        distributed.set_epoch(train_loader, epoch)
         t0 = time.perf_counter()
         desc = f"{name + ' ' if name else ''}epoch {epoch + 1}/{epochs}"
         with tqdm(total=_length(train_loader), desc=desc, unit="batch", disable=quiet, leave=True) as bar:
-            train = train_one_epoch(model, train_loader, optimizer, loss_fn=loss_fn, metrics=metrics,
-                                    device=device, scaler=scaler, bar=bar)
+            train = train_one_epoch(trained, train_loader, optimizer, loss_fn=loss_fn, metrics=metrics,
+                                    device=device, scaler=scaler, bar=bar, amp_dtype=amp_dtype)
             val = {}
             if val_loader is not None:
                 val = evaluate(model, val_loader, loss_fn=loss_fn, metrics=metrics, device=device)
@@ -418,6 +468,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
                             **({"val_loss": f"{history.val_loss[-1]:.4f}"} if history.val_loss else {}),
                             **{k: f"{v[-1]:.4f}" for k, v in history.metrics.items()})
         if folder is not None:
-            _save_checkpoint(folder, epoch, history, monitor, model, optimizer, scheduler, scaler)
+            if distributed.is_main():
+                _save_checkpoint(folder, epoch, history, monitor, model, optimizer, scheduler, scaler)
+            distributed.barrier()  # no rank reads a checkpoint before rank 0 has written it
     return history
 
