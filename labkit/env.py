@@ -25,8 +25,24 @@ def _env_flag(name: str) -> bool:
 
 
 def fast_mode() -> bool:
-    """True when ``LABKIT_FAST`` is set (CI, ``make book`` on CPU): less data, smaller images, fewer epochs."""
-    return _env_flag("LABKIT_FAST")
+    """Fast mode: less data, smaller images, fewer epochs (about a minute per notebook on a CPU).
+
+    ``LABKIT_FAST=1`` asks for it (CI, ``make book`` on a CPU), ``LABKIT_FAST=0`` for the full lesson
+    (``make book FULL=1``; :func:`setup` with ``fast=`` sets the variable). Unset, the mode follows the
+    hardware: full lessons where a GPU is found (CUDA or Apple's MPS), fast mode on a plain CPU,
+    where a full lesson would take a quarter of an hour or more without a word.
+    """
+    value = os.environ.get("LABKIT_FAST", "").strip()
+    if value:
+        return value.lower() in _TRUTHY
+    return device().type == "cpu"
+
+
+def fast_mode_reason() -> str:
+    """Why :func:`fast_mode` says what it says, in a few words for the setup line."""
+    if os.environ.get("LABKIT_FAST", "").strip():
+        return f"LABKIT_FAST={os.environ['LABKIT_FAST'].strip()}"
+    return "no GPU found" if device().type == "cpu" else "GPU found"
 
 
 def device() -> torch.device:
@@ -97,17 +113,37 @@ class SetupInfo:
     online: bool
     seed: int
 
+    reason: str = ""
+
     def line(self) -> str:
-        mode = "fast mode (LABKIT_FAST=1)" if self.fast else "full mode"
+        mode = "fast mode" if self.fast else "full mode"
+        if self.reason:
+            mode += f" ({self.reason})"
         net = "online" if self.online else "offline"
         # Short enough for the book's 80-character output column.
         return f"labkit: {mode}, {self.device}, torch {self.torch_version}, {net}, seed {self.seed}"
 
+    def hint(self) -> str:
+        """How to switch mode, printed when the mode was chosen for the user (no LABKIT_FAST)."""
+        other = "labkit.setup(fast=False) or LABKIT_FAST=0" if self.fast else \
+            "labkit.setup(fast=True) or LABKIT_FAST=1"
+        return f"  for the {'full lesson' if self.fast else 'fast version'}: {other}"
 
-def setup(seed: int = 0) -> SetupInfo:
-    """Seed everything and print one line: mode, device, torch version, online or not."""
+
+def setup(seed: int = 0, fast: bool | None = None) -> SetupInfo:
+    """Seed everything and print the mode, device, torch version, online or not.
+
+    ``fast=True``/``False`` chooses the mode for this session (it sets ``LABKIT_FAST``, so the data
+    twins and everything else agree); None keeps ``LABKIT_FAST``, or the hardware's default when it
+    is unset (:func:`fast_mode`), and then prints how to change it.
+    """
+    if fast is not None:
+        os.environ["LABKIT_FAST"] = "1" if fast else "0"
+    chosen_by_user = bool(os.environ.get("LABKIT_FAST", "").strip())
     seed_everything(seed)
     info = SetupInfo(fast=fast_mode(), device=device(), torch_version=torch.__version__,
-                     online=is_online(), seed=seed)
+                     online=is_online(), seed=seed, reason=fast_mode_reason())
     print(info.line())
+    if not chosen_by_user:
+        print(info.hint())
     return info

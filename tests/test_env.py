@@ -10,10 +10,40 @@ import labkit
 from labkit import env
 
 
-@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("0", False), ("", False)])
-def test_fast_mode_reads_labkit_fast(monkeypatch, value, expected):
+@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("0", False), ("no", False)])
+@pytest.mark.parametrize("gpu", [False, True])
+def test_fast_mode_reads_labkit_fast(monkeypatch, value, expected, gpu):
+    monkeypatch.setattr(env, "device", lambda: torch.device("cuda" if gpu else "cpu"))
     monkeypatch.setenv("LABKIT_FAST", value)
-    assert env.fast_mode() is expected
+    assert env.fast_mode() is expected  # whatever the hardware
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_without_labkit_fast_a_cpu_gets_fast_mode_and_a_gpu_the_full_lesson(monkeypatch, value):
+    if value is None:
+        monkeypatch.delenv("LABKIT_FAST", raising=False)
+    else:
+        monkeypatch.setenv("LABKIT_FAST", value)
+    monkeypatch.setattr(env, "device", lambda: torch.device("cpu"))
+    assert env.fast_mode() and env.fast_mode_reason() == "no GPU found"
+    monkeypatch.setattr(env, "device", lambda: torch.device("cuda"))
+    assert not env.fast_mode() and env.fast_mode_reason() == "GPU found"
+
+
+def test_setup_says_which_mode_it_chose_and_how_to_change_it(monkeypatch, capsys):
+    monkeypatch.setenv("LABKIT_FAST", "1")  # recorded, so setup(fast=...) below is undone
+    monkeypatch.delenv("LABKIT_FAST")
+    monkeypatch.setenv("LABKIT_OFFLINE", "1")
+    monkeypatch.setattr(env, "device", lambda: torch.device("cpu"))
+    info = labkit.setup()
+    out = capsys.readouterr().out.splitlines()
+    assert info.fast and "fast mode (no GPU found)" in out[0]
+    assert "labkit.setup(fast=False) or LABKIT_FAST=0" in out[1]
+    assert all(len(line) <= 80 for line in out)  # the book's output column
+    info = labkit.setup(fast=False)  # the user's choice: for everything that reads the mode
+    out = capsys.readouterr().out.splitlines()
+    assert not info.fast and not env.fast_mode() and len(out) == 1
+    assert "full mode (LABKIT_FAST=0)" in out[0]
 
 
 def test_device_is_cpu_without_cuda(monkeypatch):
