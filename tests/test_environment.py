@@ -74,3 +74,14 @@ def test_conda_environment_matches_pyproject_and_constraints():
 def test_conda_environment_uses_the_tested_python():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert "python=3.11" in env["dependencies"]
+
+
+def test_the_readme_links_the_published_book_of_the_repository_setting():
+    """The book's address follows from _config.yml's repository (GitHub Pages: owner.github.io/name)."""
+    import re
+
+    config = (ROOT / "_config.yml").read_text()
+    owner, name = re.search(r"url: https://github\.com/([\w.-]+)/([\w.-]+)", config).groups()
+    assert f"https://{owner}.github.io/{name}/" in (ROOT / "README.md").read_text()
+    workflow = (ROOT / ".github" / "workflows" / "book.yml").read_text()
+    assert "actions/deploy-pages" in workflow and "make book" in workflow

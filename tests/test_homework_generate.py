@@ -34,12 +34,38 @@ def _texts(nb: dict) -> list[str]:
     return ["".join(c["source"]) for c in nb["cells"]]
 
 
-def _repository(tmp_path: Path, *cells: dict) -> Path:
-    """A repository with one source, homework/source/09_tiny.ipynb, and its notebooks generated."""
+INSTALL = '# install\nimport sys\n\nif "google.colab" in sys.modules:\n    %pip install -q labkit'
+
+
+def _repository(tmp_path: Path, *cells: dict, install: bool = True) -> Path:
+    """A repository with its settings and one source, homework/source/09_tiny.ipynb (an install cell,
+    then ``cells``), and its notebooks generated."""
     (tmp_path / "homework" / "source").mkdir(parents=True)
-    (tmp_path / "homework" / "source" / "09_tiny.ipynb").write_text(render(_notebook(*cells)))
-    assert main(["--root", str(tmp_path)]) == 0
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://github.com/someone/course\n"
+                                          "  branch: main\n")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "1.2.3"\n')
+    first = [_cell("code", INSTALL, cell_id="install")] if install else []
+    (tmp_path / "homework" / "source" / "09_tiny.ipynb").write_text(render(_notebook(*first, *cells)))
+    if install:
+        assert main(["--root", str(tmp_path)]) == 0
     return tmp_path
+
+
+def test_generated_notebooks_open_the_release_in_colab(tmp_path):
+    root = _repository(tmp_path, _cell("code", EXERCISE))
+    for path in ("notebooks/09_tiny.ipynb", "notebooks/solutions/09_tiny_solutions.ipynb"):
+        nb = json.loads((root / path).read_text())
+        assert f"colab.research.google.com/github/someone/course/blob/v1.2.3/{path}" in _texts(nb)[0]
+        install = nb["cells"][1]
+        assert 'REPO, TAG = "https://github.com/someone/course", "v1.2.3"' in "".join(install["source"])
+        assert install["metadata"]["tags"] == ["remove-cell"]
+        assert nb["metadata"]["accelerator"] == "GPU"  # lecture 9 trains
+
+
+def test_a_source_without_its_install_cell_is_an_error(tmp_path, capsys):
+    root = _repository(tmp_path, _cell("code", EXERCISE), install=False)
+    assert main(["--root", str(root)]) == 1
+    assert "the first code cell must be the install cell" in capsys.readouterr().err
 
 
 EXERCISE = """\
@@ -159,7 +185,7 @@ def test_a_broken_source_is_an_error_not_a_traceback(tmp_path, capsys):
     source = root / "homework" / "source" / "09_tiny.ipynb"
     source.write_text(source.read_text().replace("# END SOLUTION", "# the end"))
     assert main(["--root", str(root)]) == 1
-    assert "homework/source/09_tiny.ipynb: cell 1" in capsys.readouterr().err
+    assert "homework/source/09_tiny.ipynb: cell 2" in capsys.readouterr().err  # after the install cell
 
 
 # ---------------------------------------------------------------------------------------------

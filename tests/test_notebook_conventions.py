@@ -1,8 +1,10 @@
-"""Every notebook follows the course's conventions (DEVELOPERS.md, issue 'Course foundation').
+"""Every notebook follows the course's conventions (CONTRIBUTING.md, "Conventions every notebook follows").
 
-First cell: title and an Open-in-Colab badge built from the repository setting in _config.yml; then a
-guarded install cell that installs labkit only on Colab; then a labkit.setup() cell; no stored outputs;
-listed in _toc.yml; no deprecated or Colab-only code.
+First cell: title and an Open-in-Colab badge to the release tag, built from the repository setting in
+_config.yml and the version in pyproject.toml; then an install cell that installs that release of
+labkit where it is missing, on Colab or Kaggle only (elsewhere it names the command), hidden in the
+book; then a labkit.setup() cell; lectures that train open on a GPU runtime; no stored outputs; listed in
+_toc.yml; no deprecated or Colab-only code.
 
 The notebooks under notebooks/ are generated from homework/source/ (labkit.homework.assign); these
 tests check what the book and Colab show, tests/test_homework_generate.py that it matches its source.
@@ -24,6 +26,8 @@ CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 REPO_URL = CONFIG["repository"]["url"].rstrip("/")
 BRANCH = CONFIG["repository"]["branch"]
 GITHUB_PATH = REPO_URL.removeprefix("https://github.com/")
+VERSION = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)[1]
+TAG = f"v{VERSION}"
 
 
 def _cells(path: Path) -> list[dict]:
@@ -64,7 +68,7 @@ def test_first_cell_has_title_and_colab_badge(nb: Path):
     text = _source(first)
     assert text.startswith("# "), "the first cell starts with the lecture's title"
     rel = nb.relative_to(ROOT).as_posix()
-    badge = f"https://colab.research.google.com/github/{GITHUB_PATH}/blob/{BRANCH}/{rel}"
+    badge = f"https://colab.research.google.com/github/{GITHUB_PATH}/blob/{TAG}/{rel}"
     assert badge in text, f"badge must link to {badge}"
     assert "colab-badge.svg" in text
 
@@ -73,12 +77,50 @@ def test_first_cell_has_title_and_colab_badge(nb: Path):
 def test_guarded_install_cell_then_setup_cell(nb: Path):
     code = [c for c in _cells(nb) if c["cell_type"] == "code"]
     install, setup = _source(code[0]), _source(code[1])
-    assert 'if "google.colab" in sys.modules:' in install, "install only on Colab"
-    assert f"labkit @ git+{REPO_URL}@{BRANCH}" in install
+    assert 'if importlib.util.find_spec("labkit") is None:' in install, "install only where it is missing"
+    assert f'REPO, TAG = "{REPO_URL}", "{TAG}"' in install, "the release tag of pyproject's version"
+    assert 'package = f"cv-course-labkit @ git+{REPO}@{TAG}"' in install
+    assert 'on_colab = "google.colab" in sys.modules' in install
+    assert "raise ModuleNotFoundError" in install, "elsewhere: name the command, install nothing"
     pip_lines = [line for line in install.splitlines()
-                 if "pip install" in line and not line.lstrip().startswith("#")]
-    assert pip_lines and all(line.startswith((" ", "\t")) for line in pip_lines), "pip must sit under the guard"
+                 if "pip install" in line and not line.lstrip().startswith(("#", "f'", '"'))]
+    assert pip_lines == ['    %pip install -q "{package}"'], "pip must sit under the guards"
+    assert "remove-cell" in code[0].get("metadata", {}).get("tags", []), "hidden in the book"
     assert "labkit.setup(" in setup
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_lectures_that_train_open_on_a_gpu_in_colab(nb: Path):
+    metadata = json.loads(nb.read_text(encoding="utf-8"))["metadata"]
+    number = int(nb.name[:2])
+    if number >= 2:
+        assert metadata.get("accelerator") == "GPU" and metadata.get("colab", {}).get("gpuType")
+    else:
+        assert "accelerator" not in metadata
+
+
+def test_the_install_cell_works_where_labkit_is_missing(tmp_path):
+    """Run the generated install cell's logic outside Colab with labkit hidden: it names the command."""
+    from labkit.homework.colab import read_release
+
+    cell = read_release(ROOT).install_cell()
+    body = cell.replace('    %pip install -q "{package}"', '    installed.append(package)')
+    namespace = {"installed": []}
+    import importlib.util
+    real_find_spec = importlib.util.find_spec
+    try:
+        importlib.util.find_spec = lambda name, *a: None if name == "labkit" else real_find_spec(name, *a)
+        with pytest.raises(ModuleNotFoundError, match=re.escape(f'pip install "cv-course-labkit @ git+{REPO_URL}@{TAG}"')):
+            exec(body, namespace)
+        import os
+        os.environ["KAGGLE_KERNEL_RUN_TYPE"] = "Interactive"
+        try:
+            exec(body, namespace)
+        finally:
+            del os.environ["KAGGLE_KERNEL_RUN_TYPE"]
+        assert namespace["installed"] == [f"cv-course-labkit @ git+{REPO_URL}@{TAG}"]
+    finally:
+        importlib.util.find_spec = real_find_spec
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
@@ -118,3 +160,16 @@ def test_every_lecture_has_a_solutions_notebook():
     lectures = {p.stem for p in NOTEBOOKS if p.parent.name == "notebooks"}
     solutions = {p.stem.removesuffix("_solutions") for p in NOTEBOOKS if p.parent.name == "solutions"}
     assert lectures <= solutions, f"missing solutions for {sorted(lectures - solutions)}"
+
+
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # every control character but the newline
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS + SOURCES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_markdown_and_math_free_of_control_characters(nb: Path):
+    """A TAB, a form feed or a backspace in markdown is a mistyped escape ("\\t" in ``$2 \\times 2$``
+    written through a Python string becomes a TAB and renders as "2 imes 2")."""
+    bad = [f"cell {i}: {match.group()!r} in {_source(cell)[max(match.start() - 20, 0):match.end() + 20]!r}"
+           for i, cell in enumerate(_cells(nb)) if cell["cell_type"] == "markdown"
+           for match in CONTROL.finditer(_source(cell))]
+    assert not bad, f"control characters in the markdown of {nb.name} (edit homework/source):\n" + "\n".join(bad[:10])

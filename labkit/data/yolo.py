@@ -305,7 +305,7 @@ class YOLODataset(Dataset):
 
     def __repr__(self) -> str:
         return (f"YOLODataset({str(self.root)!r}, split={self.split!r}, {len(self)} images, "
-                f"{sum(len(l) for l in self.labels)} objects, classes={list(self.class_names)})")
+                f"{sum(len(labels) for labels in self.labels)} objects, classes={list(self.class_names)})")
 
     def subset(self, indices: Sequence[int]) -> YOLODataset:
         """The same dataset restricted to ``indices`` (in that order), keeping names and settings."""

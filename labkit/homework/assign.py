@@ -9,7 +9,9 @@ A source, ``homework/source/0N_<name>.ipynb``, is the lecture with its solutions
 - a cell tagged ``solution`` is only in the instructor version, one tagged ``student`` only in the
   student version;
 - the instructor version's title ends in " (solutions)" and its Colab badge opens it; as it lives
-  one folder deeper, its markdown links to relative paths get one more ``../``.
+  one folder deeper, its markdown links to relative paths get one more ``../``;
+- in both, the badge opens the release tag, the install cell is written from the repository setting
+  and the version (:mod:`labkit.homework.colab`), and lectures that train ask Colab for a GPU.
 
     python -m labkit.homework.assign            write notebooks/0N_<name>.ipynb (student) and
                                                 notebooks/solutions/0N_<name>_solutions.ipynb
@@ -28,6 +30,8 @@ import re
 import sys
 from pathlib import Path
 from typing import Literal
+
+from labkit.homework import colab
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (labkit is installed editable)
 SOURCE_DIR = Path("homework/source")
@@ -201,13 +205,20 @@ def generate(root: Path = ROOT) -> dict[Path, str]:
     if not found:
         raise SourceError(f"no sources in {root / SOURCE_DIR}")
     generated = {}
+    release = colab.read_release(root)
     for path in found:
+        name = f"{SOURCE_DIR.as_posix()}/{path.name}"
         try:
             source = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
-            raise SourceError(f"{SOURCE_DIR.as_posix()}/{path.name}: not a notebook ({err})") from None
+            raise SourceError(f"{name}: not a notebook ({err})") from None
         for version, target in targets(path.stem).items():
-            generated[target] = render(make_version(source, version, path.stem))
+            nb = make_version(source, version, path.stem)
+            try:  # badge to the release tag, the install cell, the GPU runtime
+                colab.apply(nb, path.stem, release, name)
+            except ValueError as err:
+                raise SourceError(str(err)) from None
+            generated[target] = render(nb)
     return generated
 
 
