@@ -11,7 +11,9 @@ read; shapes and formats are in the docstrings.
 - :func:`mask_iou` is IoU for instance masks, as ``pycocotools.mask.iou`` computes it.
 - :func:`encode_yolo` / :func:`decode_yolo` turn boxes into YOLOv2/v3 regression targets and back;
   :func:`make_anchors` tiles anchor boxes over a feature map; :func:`kmeans_anchors` chooses anchor sizes
-  from a dataset's boxes (YOLOv2's k-means with distance ``1 - IoU``).
+  from a dataset's boxes (YOLOv2's k-means with distance ``1 - IoU``); :func:`grid_cells` and
+  :func:`decode_grid` decode a whole YOLO output scale; :func:`random_flips` / :func:`flip_collate` are the
+  lecture's flip augmentation.
 - :func:`mean_average_precision` is COCO's AP (box or mask), equal to ``pycocotools``' ``COCOeval``.
 
 Boxes are ``(x1, y1, x2, y2)`` ("xyxy") float pixel coordinates unless stated, and the area of a box is
@@ -31,8 +33,9 @@ import torchvision
 from torch import Tensor
 
 __all__ = [
-    "batched_nms", "box_area", "box_convert", "box_iou", "centred_iou", "decode_yolo", "encode_yolo", "kmeans_anchors",
-    "make_anchors", "mask_iou", "masks_to_boxes", "mean_average_precision", "nms",
+    "batched_nms", "box_area", "box_convert", "box_iou", "centred_iou", "decode_grid", "decode_yolo", "encode_yolo",
+    "flip_collate", "grid_cells", "kmeans_anchors", "make_anchors", "mask_iou", "masks_to_boxes",
+    "mean_average_precision", "nms", "random_flips",
 ]
 
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
@@ -377,6 +380,71 @@ def encode_yolo(boxes_cxcywh: Tensor, cells_xy: Tensor, anchors_wh: Tensor, stri
     txy = torch.logit(offset.clamp(eps, 1 - eps))
     twh = torch.log(boxes[..., 2:] / anchors_wh)
     return torch.cat((txy, twh), dim=-1)
+
+
+def grid_cells(height: int, width: int, device: torch.device | str | None = None) -> Tensor:
+    """``Tensor[height, width, 2]`` float: the integer ``(column, row)`` of every cell of a grid.
+
+    The ``cells_xy`` that :func:`decode_yolo` needs for a whole ``(..., H, W, 4)`` output at once; built
+    with ``torch.meshgrid(..., indexing="ij")`` (rows first), the indexing the book's model file omits.
+    Introduced in lecture 4 (object detection).
+    """
+    rows, cols = torch.meshgrid(torch.arange(height, device=device), torch.arange(width, device=device),
+                                indexing="ij")
+    return torch.stack((cols, rows), dim=-1).float()
+
+
+def decode_grid(raw: Tensor, anchors_wh: Tensor, stride: float) -> Tensor:
+    """Every box of one YOLO output scale, in pixels: ``raw (B, A, H, W, 4 + ...)`` -> ``(B, A, H, W, 4)`` xyxy.
+
+    :func:`decode_yolo` of ``raw[..., :4]`` with the cell of each position (:func:`grid_cells`) and anchor
+    ``a`` of ``anchors_wh (A, 2)`` (pixels) for slice ``a``, converted to xyxy. What a YOLO loss and its
+    post-processing both need. Introduced in lecture 4 (object detection).
+    """
+    if raw.ndim != 5 or raw.shape[-1] < 4:
+        raise ValueError(f"raw must be one scale's output (B, A, H, W, 4 + ...), got shape {tuple(raw.shape)}")
+    anchors_wh = _as_tensor(anchors_wh, "anchors_wh").to(raw.device, raw.dtype)
+    if anchors_wh.shape != (raw.shape[1], 2):
+        raise ValueError(f"anchors_wh must have shape ({raw.shape[1]}, 2), one (w, h) per anchor of raw, got "
+                         f"shape {tuple(anchors_wh.shape)}")
+    cells = grid_cells(raw.shape[2], raw.shape[3], raw.device)
+    return box_convert(decode_yolo(raw[..., :4], cells, anchors_wh[:, None, None], stride), "cxcywh", "xyxy")
+
+
+def random_flips(images: Tensor, targets: Tensor, *, generator: torch.Generator | None = None
+                 ) -> tuple[Tensor, Tensor]:
+    """Flip each image of a batch left-right and top-bottom, each with probability 1/2, boxes with it.
+
+    ``images`` ``(B, C, H, W)``; ``targets`` ``(B, M, 5)`` rows ``[label, x1, y1, x2, y2]`` in pixels (padding
+    rows, label -1, are flipped too and stay padding). ``x -> W - x`` maps ``(x1, x2)`` to ``(W - x2, W - x1)``.
+    Returns new tensors. Two draws per image (left-right, then top-bottom) from ``generator`` (default: the
+    global one). Introduced in lecture 4 (object detection), as training augmentation.
+    """
+    if images.ndim != 4 or targets.ndim != 3 or targets.shape[-1] != 5 or len(images) != len(targets):
+        raise ValueError(f"expected images (B, C, H, W) and targets (B, M, 5) with the same B, got shapes "
+                         f"{tuple(images.shape)} and {tuple(targets.shape)}")
+    images, targets = images.clone(), targets.clone()
+    height, width = images.shape[-2:]
+    for b in range(len(images)):
+        if torch.rand((), generator=generator) < 0.5:
+            images[b] = images[b].flip(-1)
+            targets[b, :, [1, 3]] = width - targets[b, :, [3, 1]]
+        if torch.rand((), generator=generator) < 0.5:
+            images[b] = images[b].flip(-2)
+            targets[b, :, [2, 4]] = height - targets[b, :, [4, 2]]
+    return images, targets
+
+
+def flip_collate(batch: Sequence[tuple[Tensor, Mapping[str, Tensor]]], *,
+                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """A DataLoader ``collate_fn``: :func:`labkit.data.pad_targets`, uint8 images to floats in [0, 1],
+    then :func:`random_flips`. Introduced in lecture 4 (object detection)."""
+    from labkit.data import pad_targets   # labkit.data imports this module's box functions
+
+    images, targets = pad_targets(batch)
+    if images.dtype == torch.uint8:
+        images = images.float() / 255
+    return random_flips(images, targets, generator=generator)
 
 
 def make_anchors(grid_hw: tuple[int, int], stride: int, anchors_wh: Tensor) -> Tensor:

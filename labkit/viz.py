@@ -332,6 +332,28 @@ def draw_boxes(image, boxes, labels=None, scores=None, *, class_names: Sequence[
     return ax
 
 
+def outline_boxes(ax: Axes, boxes, *, color="black", linewidth: float = 1.0, fill: bool = False,
+                  alpha: float | None = None, linestyle: str = "-") -> Axes:
+    """Draw boxes ``(N, 4)`` xyxy (pixels or any data units) as rectangles on an existing ``ax``, no image.
+
+    For diagrams (IoU of two boxes, NMS, responsible cells); :func:`draw_boxes` draws on an image, with
+    labels. ``color`` is one colour, or a list with one per box; ``fill=True`` paints the boxes (with ``alpha``).
+    Returns ``ax``. Introduced in lecture 4 (object detection).
+    """
+    b = _to_numpy(boxes).astype(np.float64)
+    b = b.reshape(0, 4) if b.size == 0 else b
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"boxes must be (N, 4) as x1, y1, x2, y2, got {b.shape}")
+    colours = color if isinstance(color, list) else [color] * len(b)   # a tuple may be one RGB colour
+    if len(colours) != len(b):
+        raise ValueError(f"got {len(b)} boxes but {len(colours)} colours; pass one colour, or one per box")
+    for (x1, y1, x2, y2), colour in zip(b, colours):
+        style = {"facecolor": colour, "edgecolor": colour} if fill else {"fill": False, "edgecolor": colour}
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, linewidth=linewidth, alpha=alpha,
+                               linestyle=linestyle, **style))
+    return ax
+
+
 def overlay_masks(image, masks, *, alpha: float = 0.5) -> np.ndarray:
     """Instance masks painted over an image, one colour per instance: an HxWx3 float image in [0, 1].
 

@@ -107,3 +107,111 @@ def test_cases_replace_the_public_cases_and_quiet_prints_nothing(capsys):
     assert result and result.n_cases == 2 and capsys.readouterr().out == ""
     wrong = checks.check_output_size(lambda n, kernel, *rest: n, cases=[(40, 5, 5)])
     assert wrong.case == 1 and "inputs: 40, 5, 5, expected: 8, got: 40" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# The backward passes: convolution and max pooling (issue 12)
+# --------------------------------------------------------------------------------------------
+
+def conv2d_backward(image, kernel, grad_out, stride=1, padding=0):
+    padded = np.pad(np.asarray(image, dtype=np.float64), padding)
+    kernel, grad_out = np.asarray(kernel, dtype=np.float64), np.asarray(grad_out, dtype=np.float64)
+    kh, kw = kernel.shape
+    grad_padded, grad_kernel = np.zeros_like(padded), np.zeros_like(kernel)
+    for i in range(grad_out.shape[0]):
+        for j in range(grad_out.shape[1]):
+            window = (slice(i * stride, i * stride + kh), slice(j * stride, j * stride + kw))
+            grad_padded[window] += grad_out[i, j] * kernel       # scatter: the transposed convolution
+            grad_kernel += grad_out[i, j] * padded[window]        # gather: a correlation with the input
+    h, w = grad_padded.shape
+    return grad_padded[padding:h - padding, padding:w - padding], grad_kernel
+
+
+def maxpool2d_backward(x, grad_out, kernel, stride=None):
+    stride = stride or kernel
+    x = np.asarray(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for i in range(grad_out.shape[0]):
+        for j in range(grad_out.shape[1]):
+            window = x[i * stride:i * stride + kernel, j * stride:j * stride + kernel]
+            r, c = np.unravel_index(np.argmax(window), window.shape)
+            grad[i * stride + r, j * stride + c] += grad_out[i, j]
+    return grad
+
+
+def test_conv2d_backward_reference_is_the_transposed_convolution_and_a_correlation():
+    # Independent of autograd: d/dx is conv_transpose2d of grad_out (cropped by the padding), d/dw
+    # is the correlation of the padded input with grad_out dilated by the stride.
+    for case in checks._CONV_BACKWARD_CASES:
+        s, p = case.get("stride", 1), case.get("padding", 0)
+        x, w, g = (torch.from_numpy(np.asarray(case[k], dtype=np.float64))[None, None]
+                   for k in ("image", "kernel", "grad_out"))
+        grad_x, grad_w = checks._conv2d_backward_reference(**case)
+        extra = [(x.shape[-2] + 2 * p - w.shape[-2]) % s, (x.shape[-1] + 2 * p - w.shape[-1]) % s]
+        # output_padding gives back the rows and columns the floor dropped
+        by_transpose = torch.nn.functional.conv_transpose2d(g, w, stride=s, padding=p, output_padding=extra)
+        assert np.allclose(grad_x, by_transpose[0, 0].numpy())
+        by_correlation = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (p, p, p, p)), g, dilation=s)
+        kh, kw = w.shape[-2:]
+        assert np.allclose(grad_w, by_correlation[0, 0, :kh, :kw].numpy())
+
+
+def test_maxpool_reference_routes_each_gradient_to_its_window_maximum():
+    for case in checks._MAXPOOL_CASES:
+        assert np.allclose(checks._maxpool_backward_reference(**case), maxpool2d_backward(**case))
+        k, s = case["kernel"], case.get("stride") or case["kernel"]
+        windows = torch.from_numpy(case["x"])[None, None].unfold(2, k, s).unfold(3, k, s).flatten(-2)
+        top = windows.max(dim=-1, keepdim=True).values
+        assert ((windows == top).sum(dim=-1) == 1).all()  # one maximum per window: no tie to break
+
+
+def test_backward_checks_accept_the_loops(capsys):
+    assert checks.check_conv2d_backward(conv2d_backward)
+    assert checks.check_maxpool2d_backward(maxpool2d_backward)
+
+
+def test_conv2d_backward_that_forgets_to_crop_the_padding_fails_on_the_padded_case(capsys):
+    def uncropped(image, kernel, grad_out, stride=1, padding=0):
+        grad_x, grad_w = conv2d_backward(np.pad(image, padding), kernel, grad_out, stride, 0)
+        return grad_x, grad_w
+
+    result = checks.check_conv2d_backward(uncropped)
+    assert not result and result.case == 5 and "padding=1" in result.message
+    assert "shape mismatch" in result.message
+
+
+def test_conv2d_backward_with_a_flipped_kernel_fails_on_the_first_case(capsys):
+    def flipped(image, kernel, grad_out, stride=1, padding=0):
+        return conv2d_backward(image, np.asarray(kernel)[::-1, ::-1], grad_out, stride, padding)
+
+    result = checks.check_conv2d_backward(flipped)
+    assert not result and result.case == 1 and "at element [0]" in result.message
+
+
+def test_maxpool_backward_that_overwrites_instead_of_adding_fails_on_overlapping_windows(capsys):
+    def overwrites(x, grad_out, kernel, stride=None):
+        stride = stride or kernel
+        grad = np.zeros_like(x)
+        for i in range(grad_out.shape[0]):
+            for j in range(grad_out.shape[1]):
+                window = x[i * stride:i * stride + kernel, j * stride:j * stride + kernel]
+                r, c = np.unravel_index(np.argmax(window), window.shape)
+                grad[i * stride + r, j * stride + c] = grad_out[i, j]
+        return grad
+
+    result = checks.check_maxpool2d_backward(overwrites)
+    assert not result and result.case == 5 and "kernel=3, stride=2" in result.message
+
+
+def test_maxpool_backward_spreading_like_average_pooling_fails_first(capsys):
+    result = checks.check_maxpool2d_backward(
+        lambda x, grad_out, kernel, stride=None: np.kron(grad_out, np.ones((kernel, kernel))) / kernel**2)
+    assert not result and result.case == 1
+
+
+@pytest.mark.parametrize("check", [checks.check_conv2d_backward, checks.check_maxpool2d_backward])
+def test_backward_stubs_are_not_attempted(check, capsys):
+    def stub(*args, **kwargs):
+        raise NotImplementedError
+
+    assert check(stub).status == "not attempted"

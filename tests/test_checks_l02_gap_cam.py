@@ -155,3 +155,76 @@ def test_cases_replace_the_public_cases():
     assert result and result.n_cases == 1
     assert not checks.check_cam(cam_averaged_instead_of_summed, cases=[dict(case, fc_weight=torch.ones(1, 2))],
                                 quiet=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The pointing game and the global-max-pooling score map (issue 12)
+# --------------------------------------------------------------------------------------------
+
+def pointing_hit(cam, boxes, tolerance=0):
+    row, col = divmod(int(cam.argmax()), cam.shape[1])
+    x, y = col + 0.5, row + 0.5
+    for x1, y1, x2, y2 in boxes.tolist():
+        dx, dy = max(x1 - x, x - x2, 0), max(y1 - y, y - y2, 0)
+        if (dx * dx + dy * dy) ** 0.5 <= tolerance:
+            return True
+    return False
+
+
+def pointing_hit_at_the_corner(cam, boxes, tolerance=0):  # the pixel's corner, not its centre
+    row, col = divmod(int(cam.argmax()), cam.shape[1])
+    return any(x1 <= col <= x2 and y1 <= row <= y2 for x1, y1, x2, y2 in boxes.tolist())
+
+
+def gmp_score_map(features, fc_weight, class_idx):
+    k, h, w = features.shape
+    out = torch.zeros(h * w, dtype=features.dtype)
+    for channel, weight in zip(features.reshape(k, -1), fc_weight[class_idx]):
+        out[int(channel.argmax())] += weight * channel.max()
+    return out.reshape(h, w)
+
+
+def test_pointing_reference_counts_the_pixel_centre_and_the_tolerance():
+    results = [checks._pointing_reference(**case) for case in checks._POINTING_CASES]
+    assert results == [True, False, True, False, True, False, True, False, True, False, True, False]
+
+
+def test_gmp_score_map_sums_to_the_score_of_a_global_max_pooling_head():
+    for case in checks._GMP_CASES:
+        features, weight, c = case["features"], case["fc_weight"], case["class_idx"]
+        head = nn.Linear(weight.shape[1], weight.shape[0], dtype=torch.float64)
+        with torch.no_grad():
+            head.weight.copy_(weight)
+            score = head(features.amax(dim=(1, 2)))[c] - head.bias[c]
+        m = checks._gmp_score_map_reference(features, weight, c)
+        assert m.shape == features.shape[1:] and torch.allclose(m.sum(), score)
+        assert int((m != 0).sum()) <= features.shape[0]          # at most one position per channel
+    on_one_pixel = checks._GMP_CASES[4]                             # a 1x1 map: GMP, GAP and CAM agree
+    assert torch.allclose(checks._gmp_score_map_reference(**on_one_pixel), _cam_reference(**on_one_pixel))
+
+
+@pytest.mark.parametrize("check, fn", [(checks.check_pointing_game, pointing_hit),
+                                       (checks.check_gmp_score_map, gmp_score_map)])
+def test_new_checks_accept_correct_functions(check, fn, capsys):
+    assert check(fn)
+
+
+def test_pointing_game_at_the_pixel_corner_fails_where_the_half_pixel_matters(capsys):
+    result = checks.check_pointing_game(pointing_hit_at_the_corner)
+    assert not result and result.case == 5 and "expected: True, got: False" in result.message
+
+
+def test_pointing_game_without_tolerance_fails_on_the_tolerance_case(capsys):
+    result = checks.check_pointing_game(lambda cam, boxes, tolerance=0: pointing_hit(cam, boxes))
+    assert not result and result.case == 7 and "tolerance=1.5" in result.message
+
+
+def test_gmp_score_map_that_returns_the_cam_fails_on_the_first_case(capsys):
+    result = checks.check_gmp_score_map(cam)
+    assert result.status == "failed" and result.case == 2    # case 1: one-hot channels, CAM = GMP map
+    assert "gmp_score_map: case 2 of 6 failed" in result.message
+
+
+@pytest.mark.parametrize("check", [checks.check_pointing_game, checks.check_gmp_score_map])
+def test_new_stubs_are_not_attempted(check, capsys):
+    assert check(stub).status == "not attempted"

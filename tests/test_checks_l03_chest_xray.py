@@ -117,3 +117,70 @@ def test_cases_replace_the_public_cases(capsys):
     assert checks.check_recall_precision(recall_precision, cases=cases, quiet=True).n_cases == 1
     result = checks.check_recall_precision(recall_precision_transposed, cases=cases)
     assert result.case == 1 and "cm=[[3 1] [2 4]]" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# The threshold for a recall target, and the AUC by ranking (issue 12)
+# --------------------------------------------------------------------------------------------
+
+def threshold_for_recall(y_true, scores, target=0.95):
+    positives = np.sort(np.asarray(scores)[np.asarray(y_true) == 1])[::-1]
+    for k, t in enumerate(positives, start=1):  # flagging scores >= t finds at least k positives
+        if (np.asarray(scores)[np.asarray(y_true) == 1] >= t).mean() >= target:
+            return float(t)
+    return float(positives[-1])
+
+
+def auc_by_ranking(y_true, scores):
+    y, s = np.asarray(y_true), np.asarray(scores, dtype=float)
+    pos, neg = s[y == 1][:, None], s[y == 0][None, :]
+    return float(((pos > neg) + 0.5 * (pos == neg)).mean())
+
+
+def test_threshold_reference_is_the_highest_threshold_that_reaches_the_target():
+    for case in checks._THRESHOLD_CASES:
+        y, s, target = case["y_true"], case["scores"], case.get("target", 0.95)
+        t = checks._threshold_reference(**case)
+        assert t in s and recall_score(y, s >= t) >= target
+        higher = s[s > t]
+        if len(higher):  # the next score up misses the target
+            assert recall_score(y, s >= higher.min()) < target
+
+
+def test_auc_reference_equals_the_pairwise_count():
+    for case in checks._AUC_CASES:
+        assert np.isclose(checks._auc_reference(**case), auc_by_ranking(**case))
+
+
+def test_threshold_and_auc_checks_accept_correct_answers(capsys):
+    assert checks.check_threshold_for_recall(threshold_for_recall)
+    assert checks.check_auc_by_ranking(auc_by_ranking)
+
+
+def test_threshold_that_reads_recall_off_all_films_fails(capsys):
+    def share_of_all_films(y_true, scores, target=0.95):  # the share of all films flagged, not of positives
+        s = np.sort(np.asarray(scores))[::-1]
+        return float(s[int(np.ceil(target * len(s))) - 1])
+
+    result = checks.check_threshold_for_recall(share_of_all_films)
+    assert not result and result.case == 2 and "expected: 0.3, got: 0.1" in result.message
+
+
+def test_auc_with_ties_counted_as_losses_fails_on_the_tie_case(capsys):
+    def strict(y_true, scores):
+        y, s = np.asarray(y_true), np.asarray(scores, dtype=float)
+        return float((s[y == 1][:, None] > s[y == 0][None, :]).mean())
+
+    result = checks.check_auc_by_ranking(strict)
+    assert not result and result.case == 4 and "expected: 0.5, got: 0.0" in result.message
+
+
+def test_auc_from_accuracy_at_one_half_fails(capsys):
+    # Accuracy at 0.5 agrees with the AUC on the first four small cases, by coincidence, not on the fifth.
+    result = checks.check_auc_by_ranking(lambda y_true, scores: float(((np.asarray(scores) >= 0.5) == y_true).mean()))
+    assert not result and result.case == 5
+
+
+@pytest.mark.parametrize("check", [checks.check_threshold_for_recall, checks.check_auc_by_ranking])
+def test_new_stubs_are_not_attempted(check, capsys):
+    assert check(stub).status == "not attempted"

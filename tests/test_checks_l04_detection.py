@@ -9,6 +9,7 @@ import torch
 import torchvision.ops as tv
 
 from labkit.checks import l04_detection as checks
+from labkit.detection import centred_iou, mean_average_precision
 
 
 def stub(*args, **kwargs):
@@ -283,3 +284,176 @@ def test_box_encoding_cases_replace_the_decode_and_encode_cases(capsys):
     assert result and result.n_cases == 3 and capsys.readouterr().out == ""   # decode, encode, round trip
     result = checks.check_box_encoding(encode, decode_no_sigmoid, cases=cases, quiet=True)
     assert result.status == "failed" and "sigmoid" in result.message and capsys.readouterr().out == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Pascal VOC's average precision of one class
+# ---------------------------------------------------------------------------------------------
+
+def _flags(detections, truths, iou_threshold, coco_matching=False):
+    """(hits by decreasing score, number of ground-truth boxes), VOC's matching or COCO's."""
+    scored = sorted(((float(s), i, box) for i, d in enumerate(detections)
+                     for box, s in zip(d["boxes"], d["scores"])), key=lambda item: -item[0])
+    taken = [[False] * len(t) for t in truths]
+    hits = []
+    for _, i, box in scored:
+        ious = tv.box_iou(box[None].double(), torch.as_tensor(truths[i]).double().reshape(-1, 4))[0]
+        if coco_matching:
+            ious = torch.where(torch.tensor(taken[i], dtype=torch.bool), -1.0, ious)
+        j = int(ious.argmax()) if len(ious) else -1
+        hit = j >= 0 and bool(ious[j] >= iou_threshold) and not taken[i][j]
+        if hit:
+            taken[i][j] = True
+        hits.append(hit)
+    return torch.tensor(hits, dtype=torch.bool), sum(len(t) for t in truths)
+
+
+def _curve(hits, n_truth):
+    tp = hits.double().cumsum(0)
+    return tp / torch.arange(1, len(hits) + 1), tp / n_truth
+
+
+def _area(precision, recall):
+    envelope = precision.flip(0).cummax(0).values.flip(0)
+    previous = torch.cat([torch.zeros(1, dtype=torch.float64), recall[:-1]])
+    return float(((recall - previous) * envelope).sum())
+
+
+def voc_ap(detections, truths, iou_threshold):
+    return _area(*_curve(*_flags(detections, truths, iou_threshold)))
+
+
+def voc_ap_coco_matching(detections, truths, iou_threshold):
+    return _area(*_curve(*_flags(detections, truths, iou_threshold, coco_matching=True)))
+
+
+def voc_ap_no_envelope(detections, truths, iou_threshold):
+    precision, recall = _curve(*_flags(detections, truths, iou_threshold))
+    previous = torch.cat([torch.zeros(1, dtype=torch.float64), recall[:-1]])
+    return float(((recall - previous) * precision).sum())
+
+
+def coco_101_point(detections, truths, iou_threshold):   # labkit's COCO AP for one class
+    predictions = [{**d, "labels": torch.zeros(len(d["scores"]), dtype=torch.long)} for d in detections]
+    targets = [{"boxes": t, "labels": torch.zeros(len(t), dtype=torch.long)} for t in truths]
+    return mean_average_precision(predictions, targets, iou_thresholds=[iou_threshold])["map"]
+
+
+def eleven_point(detections, truths, iou_threshold):
+    precision, recall = _curve(*_flags(detections, truths, iou_threshold))
+    return sum(float(precision[recall >= r].max()) if (recall >= r).any() else 0.0
+               for r in torch.linspace(0, 1, 11)) / 11
+
+
+def test_voc_ap_correct_answer_passes(capsys):
+    assert checks.check_voc_average_precision(voc_ap)
+    assert "✅ voc_average_precision: all 12 cases passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (coco_101_point, "COCO's 101-point"),
+    (eleven_point, "11-point"),
+    (voc_ap_no_envelope, "the envelope"),
+    (voc_ap_coco_matching, "overlaps MOST"),
+])
+def test_voc_ap_mistakes_fail_with_a_reason(wrong, hint, capsys):
+    result = checks.check_voc_average_precision(wrong)
+    assert result.status == "failed" and result.case is not None
+    assert hint in capsys.readouterr().out
+
+
+def test_voc_ap_hand_cases():
+    assert [round(checks._voc_ap_reference(*case), 6) for case in checks._VOC_CASES[:9]] == [
+        1.0, 1.0, 0.5, 1.0, round(2 / 3, 6), 0.5, 0.0, 1.0, 0.25]
+
+
+def test_voc_ap_equals_the_coco_ap_when_there_is_one_detection_per_box():
+    # Perfect detections, all hits: the envelope is 1 everywhere, every interpolation gives 1.
+    boxes = torch.tensor([[0.0, 0, 10, 10], [20, 20, 40, 35]])
+    case = ([{"boxes": boxes, "scores": torch.tensor([0.9, 0.8])}], [boxes], 0.5)
+    assert checks._voc_ap_reference(*case) == 1.0 == coco_101_point(*case)
+
+
+# ---------------------------------------------------------------------------------------------
+# YOLO training targets
+# ---------------------------------------------------------------------------------------------
+
+def yolo_targets(boxes, labels, anchors_wh, stride, grid_hw, num_classes):
+    target = torch.zeros(len(anchors_wh), *grid_hw, 5 + num_classes)
+    centres, sizes = (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]
+    best = centred_iou(sizes, anchors_wh).argmax(1)
+    for g in range(len(boxes)):
+        a = int(best[g])
+        col, row = (centres[g] / stride).floor().long().tolist()
+        target[a, row, col] = torch.cat([centres[g] / stride - torch.tensor([col, row]),
+                                         torch.log(sizes[g] / anchors_wh[a]), torch.ones(1),
+                                         torch.nn.functional.one_hot(labels[g], num_classes).float()])
+    return target
+
+
+def yolo_targets_swapped(*args):
+    return yolo_targets(*args).transpose(1, 2)
+
+
+def yolo_targets_no_log(*args):
+    target = yolo_targets(*args)
+    filled = target[..., 4] == 1
+    target[..., 2:4][filled] = torch.exp(target[..., 2:4][filled])
+    return target
+
+
+def yolo_targets_pixel_centre(boxes, labels, anchors_wh, stride, grid_hw, num_classes):
+    target = yolo_targets(boxes, labels, anchors_wh, stride, grid_hw, num_classes)
+    for a, r, c in torch.nonzero(target[..., 4] == 1).tolist():
+        target[a, r, c, :2] += torch.tensor([c, r], dtype=target.dtype)
+    return target
+
+
+def yolo_targets_nearest_size(boxes, labels, anchors_wh, stride, grid_hw, num_classes):
+    target = torch.zeros(len(anchors_wh), *grid_hw, 5 + num_classes)
+    for box, label in zip(boxes, labels):
+        centre, size = (box[:2] + box[2:]) / 2, box[2:] - box[:2]
+        a = int(((anchors_wh - size) ** 2).sum(1).argmin())
+        col, row = (centre / stride).floor().long().tolist()
+        target[a, row, col] = torch.cat([centre / stride - torch.tensor([col, row]), torch.log(size / anchors_wh[a]),
+                                         torch.ones(1), torch.nn.functional.one_hot(label, num_classes).float()])
+    return target
+
+
+def test_yolo_targets_correct_answer_passes(capsys):
+    assert checks.check_yolo_targets(yolo_targets)
+    assert "✅ yolo_targets: all 8 cases passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (yolo_targets_swapped, "rows and columns are swapped"),
+    (yolo_targets_no_log, "log(w / pw)"),
+    (yolo_targets_pixel_centre, "offset inside the cell"),
+    (yolo_targets_nearest_size, "largest centred IoU"),
+])
+def test_yolo_targets_mistakes_fail_with_a_reason(wrong, hint, capsys):
+    result = checks.check_yolo_targets(wrong)
+    assert result.status == "failed"
+    assert hint in capsys.readouterr().out
+
+
+def test_yolo_targets_hand_case_and_the_lecture_encoding():
+    boxes, labels, anchors, stride, grid, classes = checks._YOLO_GRID_CASES[0]   # centre (25, 9), 10 x 10
+    target = checks._yolo_grid_reference(boxes, labels, anchors, stride, grid, classes)
+    assert torch.nonzero(target[..., 4]).tolist() == [[0, 1, 3]]                  # anchor 0, row 1, column 3
+    assert torch.allclose(target[0, 1, 3], torch.tensor([0.125, 0.125, 0.0, 0.0, 1.0, 0.0, 1.0], dtype=torch.float64))
+    # its centre entries are sigmoid(tx) of labkit's encode_yolo, its sizes tw and th
+    t = checks.encode_yolo(torch.tensor([[25.0, 9.0, 10.0, 10.0]]), torch.tensor([[3, 1]]), anchors[:1], stride)
+    assert torch.allclose(torch.sigmoid(t[0, :2]).double(), target[0, 1, 3, :2]) and torch.allclose(
+        t[0, 2:].double(), target[0, 1, 3, 2:4])
+
+
+def test_yolo_targets_a_later_box_replaces_an_earlier_one():
+    target = checks._yolo_grid_reference(*checks._YOLO_GRID_CASES[3])
+    assert int((target[..., 4] == 1).sum()) == 1 and target[0, 0, 0, 6] == 1 and target[0, 0, 0, 5] == 0
+
+
+@pytest.mark.parametrize("check", [checks.check_voc_average_precision, checks.check_yolo_targets])
+def test_new_stubs_are_not_attempted(check, capsys):
+    assert check(stub).status == "not attempted"
+    assert "not attempted yet" in capsys.readouterr().out

@@ -52,11 +52,15 @@ def test_summary_lists_every_check_of_the_lecture_with_its_status(capsys):
                                 "  ✅ check_output_size: passed",
                                 "  ❌ check_receptive_field: failed",
                                 "  ⏳ check_conv2d_loops: not attempted",  # never run
-                                "1 of 3 checks passed."]
+                                "  ⏳ check_conv2d_backward: not attempted",
+                                "  ⏳ check_maxpool2d_backward: not attempted",
+                                "1 of 5 checks passed."]
     assert result.statuses == {"l01_cnn_internals.check_output_size": "passed",
                                "l01_cnn_internals.check_receptive_field": "failed",
-                               "l01_cnn_internals.check_conv2d_loops": "not attempted"}
-    assert not result.all_passed and result.passed == 1 and repr(result) == "Summary(1 of 3 checks passed)"
+                               "l01_cnn_internals.check_conv2d_loops": "not attempted",
+                               "l01_cnn_internals.check_conv2d_backward": "not attempted",
+                               "l01_cnn_internals.check_maxpool2d_backward": "not attempted"}
+    assert not result.all_passed and result.passed == 1 and repr(result) == "Summary(1 of 5 checks passed)"
 
 
 def test_summary_keeps_the_last_attempt_and_all_passed_needs_every_check(capsys):
@@ -66,10 +70,13 @@ def test_summary_keeps_the_last_attempt_and_all_passed_needs_every_check(capsys)
     l01.check_receptive_field(l01._receptive_field_reference, quiet=True)
     assert not summary().all_passed   # conv2d_loops never ran
     l01.check_conv2d_loops(l01._conv2d_reference, quiet=True)
+    l01.check_conv2d_backward(l01._conv2d_backward_reference, quiet=True)
+    assert not summary().all_passed   # maxpool2d_backward never ran
+    l01.check_maxpool2d_backward(l01._maxpool_backward_reference, quiet=True)
     assert summary().all_passed
     l02.check_gap_param_count(lambda **kw: 0, quiet=True)   # a second lecture: its checks count too
     result = summary()
-    assert len(result.statuses) == 6 and not result.all_passed
+    assert len(result.statuses) == 5 + 5 and not result.all_passed
     out = capsys.readouterr().out
     assert "l02_gap_cam:\n  ⏳ check_cam: not attempted\n  ❌ check_gap_param_count: failed" in out
 
@@ -85,7 +92,8 @@ def test_export_writes_the_submission_with_sources(tmp_path, monkeypatch, capsys
     assert data["student"] == "Ada Lovelace" and data["labkit_version"] == labkit.__version__
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", data["created_utc"])
     checks = data["checks"]
-    assert list(checks) == ["check_output_size", "check_receptive_field", "check_conv2d_loops"]
+    assert list(checks) == ["check_output_size", "check_receptive_field", "check_conv2d_loops",
+                            "check_conv2d_backward", "check_maxpool2d_backward"]
     assert checks["check_output_size"]["status"] == "passed"
     assert checks["check_output_size"]["message"].startswith("✅ output_size: all 13 cases passed")
     (function,) = checks["check_output_size"]["functions"]
@@ -94,7 +102,7 @@ def test_export_writes_the_submission_with_sources(tmp_path, monkeypatch, capsys
     assert checks["check_receptive_field"] == {"status": "not attempted", "functions": [],
                                                "message": checks["check_receptive_field"]["message"]}
     assert checks["check_conv2d_loops"]["status"] == "not attempted"
-    assert "Wrote submission-l01_cnn_internals.json (1 of 3 checks passed)" in capsys.readouterr().out
+    assert "Wrote submission-l01_cnn_internals.json (1 of 5 checks passed)" in capsys.readouterr().out
     assert os.listdir(tmp_path) == [path.name]   # no temporary file left behind
 
     submission = read_submission(path)

@@ -566,3 +566,56 @@ def test_centred_iou_is_box_iou_of_boxes_on_one_centre():
     torch.testing.assert_close(centred_iou(wh1, wh2), tv.box_iou(as_boxes(wh1), as_boxes(wh2)))
     with pytest.raises(ValueError, match=r"\(width, height\)"):
         centred_iou(torch.ones(3, 4), wh2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole YOLO output scales and the flip augmentation (lecture 4)
+# ---------------------------------------------------------------------------------------------
+
+def test_grid_cells_are_column_row_pairs():
+    from labkit.detection import grid_cells
+    cells = grid_cells(2, 3)
+    assert cells.shape == (2, 3, 2) and cells.dtype == torch.float32
+    assert cells[1, 2].tolist() == [2.0, 1.0] and cells[0, 1].tolist() == [1.0, 0.0]
+
+
+def test_decode_grid_equals_decode_yolo_position_by_position():
+    from labkit.detection import decode_grid
+    g = torch.Generator().manual_seed(0)
+    raw = torch.randn(2, 3, 4, 5, 8, generator=g)
+    anchors = torch.tensor([[10.0, 12.0], [20.0, 8.0], [30.0, 30.0]])
+    boxes = decode_grid(raw, anchors, 16)
+    assert boxes.shape == (2, 3, 4, 5, 4)
+    b, a, row, col = 1, 2, 3, 4
+    expected = decode_yolo(raw[b, a, row, col, :4][None], torch.tensor([[col, row]]), anchors[a][None], 16)
+    assert torch.allclose(boxes[b, a, row, col], box_convert(expected, "cxcywh", "xyxy")[0])
+    with pytest.raises(ValueError, match=r"\(3, 2\)"):
+        decode_grid(raw, anchors[:2], 16)
+    with pytest.raises(ValueError, match="one scale"):
+        decode_grid(raw[0], anchors, 16)
+
+
+def test_random_flips_move_the_boxes_with_the_pixels():
+    from labkit.detection import masks_to_boxes, random_flips
+    images = torch.zeros(8, 1, 10, 16)
+    images[:, 0, 2:5, 3:9] = 1.0                                  # one object, columns 3-8, rows 2-4
+    targets = torch.tensor([[0.0, 3, 2, 9, 5], [-1, 0, 0, 0, 0]]).repeat(8, 1, 1)   # xyxy pixel edges, padding
+    flipped, moved = random_flips(images, targets, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(images[:, 0, 2:5, 3:9], torch.ones(8, 3, 6))    # the inputs are not changed
+    for b in range(8):
+        assert torch.equal(moved[b, 0, 1:], masks_to_boxes(flipped[b] > 0, pixel_edges=True)[0])
+        assert moved[b, 1, 0] == -1                                  # padding stays padding
+    assert len({tuple(m[0].tolist()) for m in moved}) > 1             # not always the same flip
+
+
+def test_flip_collate_pads_scales_uint8_and_flips():
+    from labkit.detection import flip_collate
+    image = torch.zeros(3, 8, 8, dtype=torch.uint8)
+    image[:, 0:2, 0:4] = 255
+    batch = [(image, {"boxes": torch.tensor([[0.0, 0, 4, 2]]), "labels": torch.tensor([1])}),
+             (image, {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)})]
+    images, targets = flip_collate(batch, generator=torch.Generator().manual_seed(0))
+    assert images.dtype == torch.float32 and images.max() == 1.0 and targets.shape == (2, 1, 5)
+    assert targets[1, 0, 0] == -1 and targets[0, 0, 0] == 1
+    x1, y1, x2, y2 = targets[0, 0, 1:].int().tolist()
+    assert images[0, 0, y1:y2, x1:x2].min() == 1.0 and images[0, 0].sum() == 8

@@ -166,15 +166,16 @@ def graded(tmp_path_factory):
 
 def test_the_score_table_is_the_expected_one(graded):
     assert graded["code"] == 0
-    rows = ["file,student,lecture,output_size,receptive_field,conv2d_loops,total",
-            "deletes.json,Gus,l01_cnn_internals,1,1,1,3",
-            "full.json,Ada,l01_cnn_internals,1,1,1,3",
-            "loops.json,Eve,l01_cnn_internals,0,1,1,2",
-            "malformed.json,,,,,,0",
-            "raises.json,Dee,l01_cnn_internals,0,1,0,1",
-            "reads_hidden.json,Fay,l01_cnn_internals,1,1,1,3",
-            "stubs.json,Bob,l01_cnn_internals,0,0,0,0",
-            "wrong.json,Cy,l01_cnn_internals,1,0,0,1"]
+    # The fixtures answer the first three of lecture 1's five exercises; the backward passes score 0.
+    rows = ["file,student,lecture,output_size,receptive_field,conv2d_loops,conv2d_backward,maxpool2d_backward,total",
+            "deletes.json,Gus,l01_cnn_internals,1,1,1,0,0,3",
+            "full.json,Ada,l01_cnn_internals,1,1,1,0,0,3",
+            "loops.json,Eve,l01_cnn_internals,0,1,1,0,0,2",
+            "malformed.json,,,,,,,,0",
+            "raises.json,Dee,l01_cnn_internals,0,1,0,0,0,1",
+            "reads_hidden.json,Fay,l01_cnn_internals,1,1,1,0,0,3",
+            "stubs.json,Bob,l01_cnn_internals,0,0,0,0,0,0",
+            "wrong.json,Cy,l01_cnn_internals,1,0,0,0,0,1"]
     if not ISOLATED:
         rows = [r for r in rows if not r.startswith(("deletes", "reads_hidden"))]
     assert (graded["out"] / "grades.csv").read_text() == "\n".join(rows) + "\n"
@@ -198,7 +199,7 @@ def test_the_hostile_fixtures_would_have_succeeded_without_the_sandbox(graded, t
 
 def test_the_report_gives_each_exercise_its_status_and_first_failing_case(graded):
     report = (graded["out"] / "report.md").read_text()
-    assert "| wrong.json | Cy | l01_cnn_internals | 1 | 0 | 0 | 1 |" in report
+    assert "| wrong.json | Cy | l01_cnn_internals | 1 | 0 | 0 | 0 | 0 | 1 |" in report
     assert "❌ receptive_field: case 5 of 12 failed — inputs: [(2, 2), (2, 2), (2, 2)], expected: 8, got: 4" \
         in report
     assert "hidden cases: ❌ conv2d_loops: case 7 of 8 failed" in report             # wrong.json, public passed
@@ -269,7 +270,7 @@ def test_the_solutions_of_lecture_4_pass_through_the_sandbox(tmp_path):
     export(tmp_path / "l04.json", name="solutions")
     forget_attempts()
     graded, _ = grade.grade_folder(tmp_path, ROOT / "homework" / "hidden", timeout=30, log=lambda line: None)
-    assert [(g.lecture, [m.status for m in g.marks]) for g in graded] == [("l04_detection", ["passed"] * 3)]
+    assert [(g.lecture, [m.status for m in g.marks]) for g in graded] == [("l04_detection", ["passed"] * 5)]
 
 
 def test_results_come_back_with_their_types_and_other_objects_as_opaque():

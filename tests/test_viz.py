@@ -231,3 +231,25 @@ def test_overlay_masks_rejects_bad_shapes_and_alpha():
         overlay_masks(np.zeros((4, 4, 3)), np.zeros((1, 4, 4), bool), alpha=2)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         overlay_masks(np.full((4, 4, 3), 3.0), np.zeros((1, 4, 4), bool))
+
+
+def test_outline_boxes_draws_one_rectangle_per_box_on_the_given_axes():
+    from matplotlib.patches import Rectangle
+
+    from labkit.viz import outline_boxes
+    fig, ax = plt.subplots()
+    assert outline_boxes(ax, torch.tensor([[10.0, 20.0, 40.0, 30.0], [0, 0, 5, 5]]), color=["red", "blue"],
+                         linestyle="--") is ax
+    rects = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(rects) == 2 and rects[0].get_xy() == (10.0, 20.0)
+    assert (rects[0].get_width(), rects[0].get_height()) == (30.0, 10.0) and not rects[0].get_fill()
+    assert rects[1].get_edgecolor()[:3] == pytest.approx((0.0, 0.0, 1.0)) and rects[0].get_linestyle() == "--"
+    outline_boxes(ax, [[0, 0, 1, 1]], color=(0.0, 1.0, 0.0), fill=True, alpha=0.4)   # an RGB tuple is one colour
+    assert ax.patches[-1].get_fill() and ax.patches[-1].get_alpha() == 0.4
+    outline_boxes(ax, torch.zeros(0, 4))                                              # nothing to draw
+    assert len(ax.patches) == 3
+    with pytest.raises(ValueError, match="one per box"):
+        outline_boxes(ax, [[0, 0, 1, 1]], color=["red", "blue"])
+    with pytest.raises(ValueError, match=r"\(N, 4\)"):
+        outline_boxes(ax, [[0, 0, 1]])
+    plt.close(fig)

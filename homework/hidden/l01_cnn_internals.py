@@ -14,6 +14,18 @@ def _rand(*shape: int) -> np.ndarray:
     return _rng.standard_normal(shape).round(3)
 
 
+def _conv_backward(h: int, w: int, kh: int, kw: int, stride: int = 1, padding: int = 0) -> dict:
+    out = ((h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1)
+    return dict(image=_rand(h, w), kernel=_rand(kh, kw), grad_out=_rand(*out), stride=stride, padding=padding)
+
+
+def _maxpool(h: int, w: int, kernel: int, stride: int | None = None, **extra) -> dict:
+    s = stride if stride is not None else kernel
+    x = _rng.permutation(h * w).reshape(h, w).astype(np.float64) - h * w / 2  # distinct, signed
+    case = dict(x=x, grad_out=_rand((h - kernel) // s + 1, (w - kernel) // s + 1), kernel=kernel)
+    return case if stride is None else dict(case, stride=stride)
+
+
 _VGG16 = [(3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (3, 1), (2, 2),
           (3, 1), (3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (3, 1), (2, 2)]  # 212
 
@@ -48,5 +60,23 @@ HIDDEN_CASES = {
         dict(image=_rand(7, 4), kernel=_rand(4, 1), stride=2, padding=1),
         dict(image=_rand(3, 3), kernel=_rand(5, 5), padding=1), # kernel as large as the padded image
         dict(image=_rand(16, 16), kernel=_rand(3, 3), stride=1, padding=1),
+    ],
+    "check_conv2d_backward": [
+        _conv_backward(1, 1, 1, 1),                             # one pixel, one weight
+        _conv_backward(9, 9, 3, 3, stride=3),                   # windows side by side, no overlap
+        _conv_backward(10, 7, 5, 3, stride=2, padding=2),
+        _conv_backward(6, 6, 1, 1, padding=2),                  # padding larger than the kernel
+        _conv_backward(3, 3, 5, 5, padding=1),                  # kernel larger than the image
+        _conv_backward(12, 12, 3, 3, stride=4, padding=1),      # stride larger than the kernel
+        _conv_backward(5, 9, 1, 4),                             # a row kernel
+    ],
+    "check_maxpool2d_backward": [
+        _maxpool(2, 2, 2),                                      # one window
+        _maxpool(11, 11, 3, stride=2),                          # AlexNet's overlapping pooling
+        _maxpool(10, 10, 2, stride=1),
+        _maxpool(9, 13, 3),                                     # the floor drops rows and columns
+        _maxpool(6, 6, 1),                                      # a 1x1 window: the gradient itself
+        _maxpool(12, 12, 2, stride=4),                          # pixels no window sees get zero
+        _maxpool(5, 5, 5, stride=None),                         # global max pooling of one channel
     ],
 }

@@ -37,6 +37,40 @@ def _boxes() -> list[dict]:
     ]
 
 
+def _pointing() -> list[dict]:
+    wide = torch.zeros(3, 40)
+    wide[1, 33] = 5.0                                       # peak centre (33.5, 1.5)
+    negative = -torch.rand(8, 8, generator=_gen)            # a map below zero still has a peak
+    flat = torch.full((5, 5), 0.25)                         # a constant map points at the top-left pixel
+    smooth = torch.nn.functional.avg_pool2d(torch.rand(1, 1, 30, 24, generator=_gen), 7, 1, 3)[0, 0].round(decimals=4)
+    row, col = divmod(int(smooth.argmax()), smooth.shape[1])
+    return [
+        dict(cam=wide, boxes=torch.tensor([[30.0, 0, 33, 3], [34, 0, 40, 3]])),   # between two boxes
+        dict(cam=wide, boxes=torch.tensor([[30.0, 0, 33, 3]]), tolerance=0.5),     # exactly 0.5 px away
+        dict(cam=negative, boxes=torch.tensor([[0.0, 0, 8, 8]])),                # the whole map
+        dict(cam=flat, boxes=torch.tensor([[0.0, 0, 1, 1]])),
+        dict(cam=flat, boxes=torch.tensor([[4.0, 4, 5, 5]])),
+        dict(cam=smooth, boxes=torch.tensor([[col + 1.0, row + 1.0, col + 4.0, row + 4.0]])),  # just off
+        dict(cam=smooth, boxes=torch.tensor([[col + 1.0, row + 1.0, col + 4.0, row + 4.0]]), tolerance=1.0),
+        dict(cam=torch.tensor([[0.7]]), boxes=torch.zeros(0, 4), tolerance=100.0),  # no box, any tolerance
+    ]
+
+
+def _gmp() -> list[dict]:
+    ties = torch.zeros(2, 3, 3, dtype=torch.float64)
+    ties[0, 0, 2] = ties[0, 2, 0] = 1.0                    # a tie: the first maximum, row-major, takes it
+    ties[1, 1, 1] = 2.0
+    return [
+        dict(features=ties, fc_weight=torch.tensor([[2.0, -1.0]], dtype=torch.float64), class_idx=0),
+        dict(features=_rand(64, 7, 7, relu=True), fc_weight=_rand(1000, 64), class_idx=999),
+        dict(features=_rand(3, 1, 9), fc_weight=_rand(2, 3), class_idx=0),                # a 1-pixel-high map
+        dict(features=torch.zeros(4, 3, 3, dtype=torch.float64), fc_weight=_rand(2, 4), class_idx=1),  # all zero
+        dict(features=_rand(5, 5, 5, relu=True, dtype=torch.float32), fc_weight=_rand(6, 5, dtype=torch.float32),
+             class_idx=2),                                                                 # float32
+        dict(features=-_rand(8, 4, 6).abs(), fc_weight=_rand(3, 8), class_idx=1),        # features < 0
+    ]
+
+
 HIDDEN_CASES = {
     "check_cam": [
         dict(features=_rand(64, 7, 7, relu=True), fc_weight=_rand(1000, 64), class_idx=999),  # the last class
@@ -55,4 +89,6 @@ HIDDEN_CASES = {
         dict(channels=512, height=3, width=5, n_classes=7, gap=True),
     ],
     "check_cam_to_box": _boxes(),
+    "check_pointing_game": _pointing(),
+    "check_gmp_score_map": _gmp(),
 }

@@ -39,6 +39,16 @@ def _models() -> list[dict]:
     ]
 
 
+_rng = np.random.default_rng(303)
+
+
+def _scored(n: int, share: float, separation: float, decimals: int = 3) -> dict:
+    y = (_rng.random(n) < share).astype(int)
+    y[:2] = [0, 1]                                                       # both classes present
+    scores = 1 / (1 + np.exp(-(separation * (2 * y - 1) + _rng.standard_normal(n))))
+    return dict(y_true=y, scores=scores.round(decimals))
+
+
 HIDDEN_CASES = {
     "check_l1_penalty": _models(),
     "check_recall_precision": [
@@ -51,4 +61,21 @@ HIDDEN_CASES = {
         dict(cm=np.array([[12, 3], [4, 1]])),                                  # positive left at its default
     ],
     "check_stem_output_size": [18, 19, 20, 21, 22, 33, 64, 512, 1000],        # the smallest valid inputs, and large
+    "check_threshold_for_recall": [
+        dict(_scored(624, 0.625, 1.2), target=0.95),                          # the book's test mix
+        dict(_scored(500, 0.74, 0.8, decimals=1), target=0.95),              # heavy ties
+        dict(_scored(30, 0.5, 2.0), target=0.5),
+        dict(y_true=np.array([1, 0]), scores=np.array([0.3, 0.6]), target=0.95),  # two films, the wrong order
+        dict(y_true=np.array([0, 0, 1, 0]), scores=np.array([0.9, 0.8, 0.1, 0.05]), target=0.95),  # the positive last
+        dict(_scored(1000, 0.3, 1.0), target=0.99),
+        dict(_scored(80, 0.6, 1.0)),                                           # target left at its default
+    ],
+    "check_auc_by_ranking": [
+        _scored(624, 0.625, 1.2),
+        _scored(500, 0.74, 0.8, decimals=1),                                  # heavy ties
+        dict(y_true=np.array([1, 0, 0, 0, 0]), scores=np.array([0.4, 0.1, 0.4, 0.9, 0.2])),
+        dict(y_true=np.array([0, 1, 1]), scores=np.array([-3.0, -1.0, 2.0])),  # negative scores
+        dict(y_true=np.array([1, 1, 0, 0]), scores=np.array([1, 1, 1, 1])),    # integer scores, all tied
+        _scored(2000, 0.1, 0.5),                                               # a rare positive class
+    ],
 }

@@ -6,6 +6,8 @@ expected answers in the grader. Not in labkit nor in the student notebooks.
 """
 import torch
 
+from labkit.checks.l05_segmentation import unet_pets_case, unet_squares_case
+
 _gen = torch.Generator().manual_seed(505)
 
 
@@ -38,6 +40,20 @@ def _ious() -> list[tuple]:
     ]
 
 
+def _mask_pairs() -> list[tuple]:
+    blobs = torch.nn.functional.avg_pool2d(torch.rand(7, 1, 40, 30, generator=_gen), 7, 1, 3)[:, 0] > 0.52
+    thin = torch.zeros(2, 40, 30, dtype=torch.bool)
+    thin[0, 10, :] = True                                  # a one-pixel line
+    thin[1, :, 29] = True                                  # the last column
+    return [
+        (blobs[:4], blobs[2:]),                            # (4, 5), two masks shared
+        (thin, thin.flip(0).to(torch.uint8)),              # thin masks, uint8 against bool
+        (torch.ones(1, 40, 30, dtype=torch.bool), blobs),  # the whole image against every blob
+        (blobs[:2], torch.zeros(0, 40, 30, dtype=torch.bool)),   # no ground truth: shape (2, 0)
+        (torch.zeros(3, 40, 30, dtype=torch.bool), torch.zeros(2, 40, 30, dtype=torch.bool)),  # all empty: 0
+    ]
+
+
 HIDDEN_CASES = {
     "check_mask_to_box": _masks(),
     "check_per_class_iou": _ious(),
@@ -50,5 +66,14 @@ HIDDEN_CASES = {
         (9, 7, 1, 3, 0),       # stride 1 with padding: the same size
         (5, 3, 2, 0, 1),
         (32, 4, 2, 1, 0),      # the U-Net / DCGAN doubling
+    ],
+    "check_mask_iou": _mask_pairs(),
+    # each case: training pairs and test images; the check keeps the test masks
+    "check_tiny_unet": [
+        unet_pets_case(7),                                    # the pets twin drawn with another seed
+        unet_squares_case(1),                                 # 16 pixels, 2 classes
+        unet_squares_case(3, num_classes=4),                  # 4 classes
+        unet_squares_case(5, num_classes=3, n_train=24),      # few training images
+        unet_squares_case(6, size=32, num_classes=2, n_train=32),   # another size
     ],
 }

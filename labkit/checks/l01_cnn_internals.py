@@ -3,7 +3,8 @@
 Introduced in lecture 1 (CNN internals). Each reference is computed by independent means where
 one exists: output sizes are read off a real ``nn.Conv2d``, convolutions come from
 ``torch.nn.functional.conv2d``; the receptive-field recurrence is checked against gradients of a
-real conv stack in ``tests/test_checks_l01_cnn_internals.py``. Usage in a notebook::
+real conv stack in ``tests/test_checks_l01_cnn_internals.py``; the gradients of a convolution and
+of max pooling come from autograd through ``F.conv2d`` and ``F.max_pool2d``. Usage in a notebook::
 
     from labkit.checks import l01_cnn_internals as checks
     checks.check_output_size(conv_output_size)
@@ -156,3 +157,127 @@ def check_conv2d_loops(fn: Callable[..., np.ndarray], *, cases: list[Any] | None
     """
     return run_check("conv2d_loops", fn, _conv2d_reference, _CONV2D_CASES if cases is None else cases,
                      quiet=quiet)
+
+
+# ---------------------------------------------------------------------------------------------
+# The backward pass of a convolution
+# ---------------------------------------------------------------------------------------------
+
+def _conv2d_backward_reference(image: np.ndarray, kernel: np.ndarray, grad_out: np.ndarray,
+                               stride: int = 1, padding: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    # Autograd is the trusted peer: the gradient of sum(grad_out * conv(image, kernel)).
+    x = torch.tensor(np.asarray(image, dtype=np.float64))[None, None].requires_grad_(True)
+    w = torch.tensor(np.asarray(kernel, dtype=np.float64))[None, None].requires_grad_(True)
+    y = F.conv2d(x, w, stride=stride, padding=padding)
+    g = torch.tensor(np.asarray(grad_out, dtype=np.float64))[None, None]
+    if g.shape != y.shape:
+        raise ValueError(f"grad_out has shape {tuple(g.shape[2:])}, the output {tuple(y.shape[2:])}")
+    grad_x, grad_w = torch.autograd.grad(y, (x, w), g)
+    return grad_x[0, 0].numpy(), grad_w[0, 0].numpy()
+
+
+def _conv_backward_case(image_hw: tuple[int, int], kernel_hw: tuple[int, int], rng: np.random.Generator,
+                        stride: int = 1, padding: int = 0) -> dict:
+    (h, w), (kh, kw) = image_hw, kernel_hw
+    out_h, out_w = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
+    case = dict(image=rng.standard_normal((h, w)).round(2), kernel=rng.standard_normal((kh, kw)).round(2),
+                grad_out=rng.standard_normal((out_h, out_w)).round(2))
+    if stride != 1:
+        case["stride"] = stride
+    if padding:
+        case["padding"] = padding
+    return case
+
+
+def _conv_backward_cases() -> list[dict]:
+    rng = np.random.default_rng(1)
+    ones = dict(image=np.arange(9, dtype=np.float64).reshape(3, 3), kernel=np.array([[1.0, 2.0], [3.0, 4.0]]),
+                grad_out=np.ones((2, 2)))  # small enough to do by hand
+    return [
+        ones,
+        _conv_backward_case((5, 5), (3, 3), rng),
+        _conv_backward_case((6, 4), (2, 3), rng),                 # non-square image and kernel
+        _conv_backward_case((7, 7), (3, 3), rng, stride=2),       # stride: gaps between the scattered kernels
+        _conv_backward_case((5, 6), (3, 3), rng, padding=1),      # padding: the border of the gradient is cut
+        _conv_backward_case((8, 7), (3, 2), rng, stride=2, padding=1),
+        _conv_backward_case((8, 8), (2, 2), rng, stride=3),       # the floor drops the last rows and columns
+        _conv_backward_case((4, 4), (4, 4), rng),                 # a 1x1 output
+    ]
+
+
+_CONV_BACKWARD_CASES = _conv_backward_cases()
+
+
+@lecture_check
+def check_conv2d_backward(fn: Callable[..., tuple[np.ndarray, np.ndarray]], *, cases: list[Any] | None = None,
+                          quiet: bool = False) -> CheckResult:
+    """Check ``fn(image, kernel, grad_out, stride=1, padding=0) -> (grad_image, grad_kernel)``.
+
+    The convolution is lecture 1's ``conv2d_loops`` (one channel, a cross-correlation over the image
+    padded with ``padding`` zeros). ``grad_out`` is the gradient of a loss with respect to its output;
+    the answer is the gradient of that loss with respect to ``image`` (shape of ``image``) and to
+    ``kernel`` (shape of ``kernel``), as NumPy arrays, compared with autograd through ``F.conv2d``.
+    """
+    return run_check("conv2d_backward", fn, _conv2d_backward_reference,
+                     _CONV_BACKWARD_CASES if cases is None else cases, quiet=quiet)
+
+
+# ---------------------------------------------------------------------------------------------
+# The backward pass of max pooling
+# ---------------------------------------------------------------------------------------------
+
+def _maxpool_backward_reference(x: np.ndarray, grad_out: np.ndarray, kernel: int,
+                                stride: int | None = None) -> np.ndarray:
+    t = torch.tensor(np.asarray(x, dtype=np.float64))[None, None].requires_grad_(True)
+    y = F.max_pool2d(t, kernel, stride=stride if stride is not None else kernel)
+    g = torch.tensor(np.asarray(grad_out, dtype=np.float64))[None, None]
+    if g.shape != y.shape:
+        raise ValueError(f"grad_out has shape {tuple(g.shape[2:])}, the output {tuple(y.shape[2:])}")
+    (grad_x,) = torch.autograd.grad(y, t, g)
+    return grad_x[0, 0].numpy()
+
+
+def _maxpool_case(shape: tuple[int, int], kernel: int, rng: np.random.Generator,
+                  stride: int | None = None) -> dict:
+    h, w = shape
+    s = stride if stride is not None else kernel
+    out = ((h - kernel) // s + 1, (w - kernel) // s + 1)
+    # A permutation: all values distinct, so every window has one maximum.
+    x = rng.permutation(h * w).reshape(h, w).astype(np.float64) / 10
+    case = dict(x=x, grad_out=rng.standard_normal(out).round(2), kernel=kernel)
+    if stride is not None:
+        case["stride"] = stride
+    return case
+
+
+def _maxpool_cases() -> list[dict]:
+    rng = np.random.default_rng(2)
+    lecture = np.array([[1.0, 3, 2, 9], [5, 4, 1, 0], [0, 2, 7, 6], [8, 1, 3, 4]])  # the lecture's 4x4 map
+    return [
+        dict(x=lecture, grad_out=np.ones((2, 2)), kernel=2),
+        dict(x=lecture, grad_out=np.array([[1.0, -2.0], [0.5, 3.0]]), kernel=2, stride=2),
+        _maxpool_case((6, 6), 2, rng),
+        _maxpool_case((7, 5), 2, rng),                 # odd sizes: the last row is never pooled
+        _maxpool_case((7, 7), 3, rng, stride=2),       # overlapping windows: gradients add up
+        _maxpool_case((9, 8), 3, rng, stride=1),       # stride 1: a pixel can win up to 9 windows
+        _maxpool_case((8, 8), 2, rng, stride=3),       # stride > kernel: some pixels are never seen
+        _maxpool_case((4, 6), 4, rng),                 # one window per row of the output
+    ]
+
+
+_MAXPOOL_CASES = _maxpool_cases()
+
+
+@lecture_check
+def check_maxpool2d_backward(fn: Callable[..., np.ndarray], *, cases: list[Any] | None = None,
+                             quiet: bool = False) -> CheckResult:
+    """Check ``fn(x, grad_out, kernel, stride=None) -> grad_x``: the backward pass of 2-D max pooling.
+
+    ``x`` is one ``(H, W)`` channel with distinct values, pooled with square ``kernel x kernel`` windows
+    at ``stride`` (``None``: the kernel size, as ``F.max_pool2d``), no padding; ``grad_out`` is the
+    gradient with respect to the pooled output. The answer, of ``x``'s shape, is compared with autograd
+    through ``F.max_pool2d``: each window sends its gradient to its maximum, and a pixel that wins
+    several overlapping windows receives the sum.
+    """
+    return run_check("maxpool2d_backward", fn, _maxpool_backward_reference,
+                     _MAXPOOL_CASES if cases is None else cases, quiet=quiet)

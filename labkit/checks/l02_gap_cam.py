@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from labkit.cam import cam_to_box, class_activation_map
+from labkit.cam import cam_to_box, class_activation_map, pointing_game_hit
 from labkit.checks.core import CheckResult, lecture_check, run_check
 
 
@@ -158,4 +158,110 @@ def check_cam_to_box(fn: Callable[..., Tensor], *, cases: list[Any] | None = Non
                      quiet=quiet)
 
 
-__all__ = ["check_cam", "check_gap_param_count", "check_cam_to_box"]
+# ---------------------------------------------------------------------------------------------
+# The pointing game: does the map's peak fall in a box?
+# ---------------------------------------------------------------------------------------------
+
+def _pointing_reference(cam: Tensor, boxes: Tensor, tolerance: float = 0) -> bool:
+    return pointing_game_hit(cam, boxes, tolerance)
+
+
+def _pointing_cases() -> list[dict]:
+    peak = torch.zeros(6, 8)
+    peak[2, 5] = 1.0                                          # the peak's centre is (x, y) = (5.5, 2.5)
+    ties = torch.zeros(4, 4)
+    ties[1, 3] = ties[3, 0] = 2.0                             # two maxima: the first in row-major order wins
+    gen = torch.Generator().manual_seed(1)
+    smooth = torch.nn.functional.avg_pool2d(torch.rand(1, 1, 20, 30, generator=gen), 5, 1, 2)[0, 0].round(decimals=4)
+    row, col = divmod(int(smooth.argmax()), smooth.shape[1])
+    box = lambda *xyxy: torch.tensor([xyxy], dtype=torch.float32)
+    return [
+        dict(cam=peak, boxes=box(4, 1, 7, 4)),                              # inside
+        dict(cam=peak, boxes=box(0, 0, 4, 6)),                              # left of the peak
+        dict(cam=peak, boxes=torch.tensor([[0.0, 0, 2, 2], [5, 2, 6, 3]])),  # the second box holds it
+        dict(cam=peak, boxes=box(6, 2, 8, 4)),                              # the box starts half a pixel right
+        dict(cam=peak, boxes=box(5.5, 0, 8, 2.5)),                          # the centre on the box's corner
+        dict(cam=peak, boxes=box(0, 4, 8, 6)),                              # below the peak
+        dict(cam=peak, boxes=box(0, 4, 8, 6), tolerance=1.5),               # 1.5 px away: within tolerance
+        dict(cam=peak, boxes=box(7, 4, 8, 6), tolerance=2.0),               # diagonal: hypot(1.5, 1.5) > 2
+        dict(cam=ties, boxes=box(3, 1, 4, 2)),                              # the first maximum, at row 1
+        dict(cam=ties, boxes=box(0, 3, 1, 4)),                              # ... not the one at row 3
+        dict(cam=smooth, boxes=box(col - 2, row - 2, col + 3, row + 3)),
+        dict(cam=smooth, boxes=torch.zeros(0, 4)),                          # no box: nothing to hit
+    ]
+
+
+_POINTING_CASES = _pointing_cases()
+
+
+@lecture_check
+def check_pointing_game(fn: Callable[..., bool], *, cases: list[Any] | None = None,
+                        quiet: bool = False) -> CheckResult:
+    """Check ``fn(cam, boxes, tolerance=0) -> bool``: one round of the pointing game.
+
+    ``cam`` is a map ``Tensor[H, W]``, ``boxes`` a ``Tensor[M, 4]`` of ``(x1, y1, x2, y2)`` in pixels
+    (``M`` may be 0). The map points at the centre ``(col + 0.5, row + 0.5)`` of its largest pixel (the
+    first in row-major order on ties, as ``argmax``); it hits when that point is at most ``tolerance``
+    pixels from a box (inside or on the edge counts as distance 0). Compared with
+    :func:`labkit.cam.pointing_game_hit`.
+    """
+    return run_check("pointing_game", fn, _pointing_reference, _POINTING_CASES if cases is None else cases,
+                     quiet=quiet)
+
+
+# ---------------------------------------------------------------------------------------------
+# Where a global-max-pooling head's score comes from
+# ---------------------------------------------------------------------------------------------
+
+def _gmp_score_map_reference(features: Tensor, fc_weight: Tensor, class_idx: int) -> Tensor:
+    # Channel k contributes w_k^c * max f_k, all of it at the (first) position of its maximum.
+    k, h, w = features.shape
+    flat = features.reshape(k, h * w)
+    top = flat.amax(dim=1)
+    first = (flat == top[:, None]).to(torch.int64).argmax(dim=1)  # the first maximum in row-major order
+    out = torch.zeros(h * w, dtype=torch.promote_types(features.dtype, fc_weight.dtype))
+    out.index_add_(0, first, (fc_weight[class_idx] * top).to(out.dtype))
+    return out.reshape(h, w)
+
+
+def _gmp_cases() -> list[dict]:
+    gen = torch.Generator().manual_seed(3)
+
+    def rand(*shape: int, relu: bool = False) -> Tensor:
+        t = torch.randn(*shape, generator=gen, dtype=torch.float64).round(decimals=2)
+        return t.clamp_min(0) if relu else t
+
+    two = torch.tensor([[[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 3.0]]], dtype=torch.float64)
+    same = torch.tensor([[[0.0, 2.0], [0.0, 0.0]], [[0.0, 1.0], [0.5, 0.0]]], dtype=torch.float64)
+    return [
+        # Two channels peaking at opposite corners: each sends w * max to its own corner.
+        dict(features=two, fc_weight=torch.tensor([[1.0, -1.0], [-2.0, 3.0]], dtype=torch.float64), class_idx=1),
+        # Two channels peaking at the same position: their contributions add up there.
+        dict(features=same, fc_weight=torch.tensor([[0.5, 2.0]], dtype=torch.float64), class_idx=0),
+        dict(features=rand(8, 4, 4, relu=True), fc_weight=rand(3, 8), class_idx=0),
+        dict(features=rand(16, 3, 5, relu=True), fc_weight=rand(2, 16), class_idx=1),   # not square
+        dict(features=rand(6, 1, 1, relu=True), fc_weight=rand(4, 6), class_idx=3),     # a 1x1 map: GMP = GAP
+        dict(features=rand(32, 6, 7), fc_weight=rand(10, 32), class_idx=7),            # signed features
+    ]
+
+
+_GMP_CASES = _gmp_cases()
+
+
+@lecture_check
+def check_gmp_score_map(fn: Callable[[Tensor, Tensor, int], Tensor], *, cases: list[Any] | None = None,
+                        quiet: bool = False) -> CheckResult:
+    """Check ``fn(features, fc_weight, class_idx) -> Tensor[h, w]``: where the score of a global *max*
+    pooling head comes from.
+
+    With ``F_k = max_{x,y} f_k(x, y)`` and ``S_c = sum_k w[c, k] F_k + b_c``, channel ``k`` contributes
+    ``w[c, k] * F_k`` at the position of its maximum (the first in row-major order on ties) and nothing
+    elsewhere; the answer adds these contributions up, so that its sum is ``S_c - b_c``. ``features`` is
+    ``Tensor[K, h, w]``, ``fc_weight`` ``Tensor[C, K]``.
+    """
+    return run_check("gmp_score_map", fn, _gmp_score_map_reference, _GMP_CASES if cases is None else cases,
+                     quiet=quiet)
+
+
+__all__ = ["check_cam", "check_gap_param_count", "check_cam_to_box", "check_pointing_game",
+           "check_gmp_score_map"]

@@ -1,7 +1,8 @@
 """Checks for the exercises of lecture 3 (chest X-ray classification in four variants).
 
-Introduced in lecture 3 (chest X-rays). References come from independent means: recall and precision from
-scikit-learn, output sizes from real PyTorch layers. Usage in a notebook::
+Introduced in lecture 3 (chest X-rays). References come from independent means: recall and precision, the
+threshold for a recall target and the area under the ROC curve from scikit-learn, output sizes from real
+PyTorch layers. Usage in a notebook::
 
     from labkit.checks import l03_chest_xray as checks
     checks.check_l1_penalty(l1_penalty)
@@ -13,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from sklearn.metrics import precision_recall_fscore_support
+from sklearn.metrics import precision_recall_fscore_support, roc_auc_score, roc_curve
 from torch import nn
 
 from labkit.checks.core import CheckResult, lecture_check, mismatch, run_check
@@ -157,4 +158,92 @@ def check_stem_output_size(fn: Callable[[int], int], *, cases: list[Any] | None 
     (see :func:`stem`) for an ``n x n`` input, against the real layers. For 224 it is 27.
     """
     return run_check("stem_output_size", fn, _stem_size_reference, _STEM_CASES if cases is None else cases,
+                     quiet=quiet)
+
+
+# ---------------------------------------------------------------------------------------------
+# The highest threshold that reaches a recall target
+# ---------------------------------------------------------------------------------------------
+
+def _threshold_reference(y_true: np.ndarray, scores: np.ndarray, target: float = 0.95) -> float:
+    # Every distinct score is a candidate (drop_intermediate=False keeps them all); thresholds fall
+    # as recall (the true-positive rate) rises, so the first one that reaches the target is the highest.
+    _, tpr, thresholds = roc_curve(y_true, scores, drop_intermediate=False)
+    return float(thresholds[int(np.argmax(tpr >= target))])
+
+
+def _threshold_cases() -> list[dict[str, Any]]:
+    rng = np.random.default_rng(3)
+
+    def films(n: int, share: float, separation: float) -> dict[str, Any]:
+        y = (rng.random(n) < share).astype(int)
+        scores = 1 / (1 + np.exp(-(separation * (2 * y - 1) + rng.standard_normal(n))))
+        return dict(y_true=y, scores=scores.round(4))
+
+    return [
+        dict(y_true=np.array([0, 1, 1, 0, 1]), scores=np.array([0.1, 0.8, 0.6, 0.7, 0.3]), target=0.6),
+        dict(y_true=np.array([0, 1, 1, 0, 1]), scores=np.array([0.1, 0.8, 0.6, 0.7, 0.3]), target=1.0),
+        dict(films(60, 0.7, 1.0), target=0.95),
+        dict(films(200, 0.74, 1.5), target=0.95),            # the training split's share of pneumonia
+        dict(films(200, 0.74, 1.5), target=0.9),
+        dict(films(40, 0.5, 3.0), target=0.95),              # well separated: a high threshold suffices
+        # Ties: three films share the score 0.5; recall jumps past the target in one step.
+        dict(y_true=np.array([1, 1, 1, 0, 1, 0, 1, 0]), scores=np.array([0.9, 0.5, 0.5, 0.5, 0.8, 0.2, 0.1, 0.7]),
+             target=0.7),
+        dict(y_true=np.array([1, 0, 1, 1]), scores=np.array([0.2, 0.9, 0.4, 0.3]), target=0.95),  # the lowest
+    ]
+
+
+_THRESHOLD_CASES = _threshold_cases()
+
+
+@lecture_check
+def check_threshold_for_recall(fn: Callable[..., float], *, cases: list[Any] | None = None,
+                               quiet: bool = False) -> CheckResult:
+    """Check ``fn(y_true, scores, target=0.95) -> float``: the highest threshold ``t`` such that flagging
+    the films with ``scores >= t`` finds at least ``target`` of the positive ones (recall >= target).
+
+    ``y_true`` holds 0 and 1 (at least one 1), ``scores`` the predicted probabilities of class 1. The
+    answer is always one of the scores. Compared with ``sklearn.metrics.roc_curve(...,
+    drop_intermediate=False)``.
+    """
+    return run_check("threshold_for_recall", fn, _threshold_reference,
+                     _THRESHOLD_CASES if cases is None else cases, quiet=quiet)
+
+
+# ---------------------------------------------------------------------------------------------
+# The area under the ROC curve, by ranking
+# ---------------------------------------------------------------------------------------------
+
+def _auc_reference(y_true: np.ndarray, scores: np.ndarray) -> float:
+    return float(roc_auc_score(y_true, scores))
+
+
+def _auc_cases() -> list[dict[str, Any]]:
+    rng = np.random.default_rng(4)
+    y = (rng.random(150) < 0.625).astype(int)                   # the test split's share of pneumonia
+    noisy = (0.8 * y + rng.standard_normal(150)).round(2)        # rounded: many ties
+    return [
+        dict(y_true=np.array([0, 0, 1, 1]), scores=np.array([0.1, 0.4, 0.35, 0.8])),   # 3 of 4 pairs right
+        dict(y_true=np.array([0, 1]), scores=np.array([0.2, 0.9])),                    # perfect: 1.0
+        dict(y_true=np.array([0, 1]), scores=np.array([0.9, 0.2])),                    # reversed: 0.0
+        dict(y_true=np.array([1, 0, 1, 0]), scores=np.array([0.5, 0.5, 0.5, 0.5])),    # all tied: 0.5
+        dict(y_true=np.array([0, 1, 0, 1, 1]), scores=np.array([0.3, 0.3, 0.1, 0.7, 0.2])),  # one tie counts half
+        dict(y_true=y, scores=noisy),
+        dict(y_true=y, scores=np.exp(noisy)),                                          # ranks only: same AUC
+    ]
+
+
+_AUC_CASES = _auc_cases()
+
+
+@lecture_check
+def check_auc_by_ranking(fn: Callable[[np.ndarray, np.ndarray], float], *, cases: list[Any] | None = None,
+                         quiet: bool = False) -> CheckResult:
+    """Check ``fn(y_true, scores) -> float``: the area under the ROC curve, computed as the probability
+    that a random positive film scores higher than a random negative one (a tie counts one half).
+
+    ``y_true`` holds 0 and 1, both present. Compared with ``sklearn.metrics.roc_auc_score``.
+    """
+    return run_check("auc_by_ranking", fn, _auc_reference, _AUC_CASES if cases is None else cases,
                      quiet=quiet)

@@ -1,7 +1,9 @@
-"""Checks for the exercises of lecture 4 (object detection): IoU of two boxes, NMS, YOLO box coding.
+"""Checks for the exercises of lecture 4 (object detection): IoU of two boxes, NMS, YOLO box coding,
+Pascal VOC's average precision of one class, YOLO training targets.
 
 Introduced in lecture 4 (object detection). The references are :mod:`labkit.detection`, which
-``tests/test_detection.py`` checks against ``torchvision.ops``. When an answer is wrong, the verdict names
+``tests/test_detection.py`` checks against ``torchvision.ops``, and, for VOC's AP and YOLO's dense
+targets, independent loops written from the definitions (VOC's devkit rule; Darknet's target layout). When an answer is wrong, the verdict names
 the common mistake it matches where it can (no clamping of the overlap, a "+1" in the widths, a missing
 sigmoid, ...). Usage in a notebook::
 
@@ -413,3 +415,301 @@ def check_box_encoding(encode_fn: Callable[..., Tensor], decode_fn: Callable[...
     if not quiet:
         print(message)
     return CheckResult("box_encoding", "passed", message, total)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pascal VOC's average precision of one class
+# ---------------------------------------------------------------------------------------------
+
+def _voc_flags(detections: list, truths: list, iou_threshold: float,
+               coco_matching: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """Scores and true-positive flags of every detection, by decreasing score over all images, and the
+    number of ground-truth boxes. VOC's rule: each detection goes to the ground truth it overlaps most;
+    a true positive if that IoU is >= the threshold and that ground truth is still free. With
+    ``coco_matching`` it takes the free ground truth it overlaps most instead (a wrong answer here)."""
+    entries = []   # (score, image, box)
+    for image, det in enumerate(detections):
+        boxes = torch.as_tensor(det["boxes"], dtype=torch.float64).reshape(-1, 4)
+        for box, score in zip(boxes, torch.as_tensor(det["scores"], dtype=torch.float64).reshape(-1)):
+            entries.append((float(score), image, box))
+    order = sorted(range(len(entries)), key=lambda k: -entries[k][0])   # stable: ties keep input order
+    truth_boxes = [torch.as_tensor(t, dtype=torch.float64).reshape(-1, 4) for t in truths]
+    taken = [torch.zeros(len(t), dtype=torch.bool) for t in truth_boxes]
+    scores, flags = [], []
+    for k in order:
+        score, image, box = entries[k]
+        scores.append(score)
+        gt = truth_boxes[image]
+        if len(gt) == 0:
+            flags.append(False)
+            continue
+        ious = box_iou(box[None], gt)[0]
+        if coco_matching:
+            ious = torch.where(taken[image], torch.full_like(ious, -1.0), ious)
+        j = int(torch.argmax(ious))
+        hit = bool(ious[j] >= iou_threshold) and not bool(taken[image][j])
+        if hit:
+            taken[image][j] = True
+        flags.append(hit)
+    return np.asarray(scores), np.asarray(flags, dtype=bool), sum(len(t) for t in truth_boxes)
+
+
+def _precision_recall(flags: np.ndarray, n_truth: int) -> tuple[np.ndarray, np.ndarray]:
+    tp = np.cumsum(flags)
+    fp = np.cumsum(~flags)
+    return tp / np.maximum(tp + fp, 1), tp / n_truth
+
+
+def _all_point_ap(precision: np.ndarray, recall: np.ndarray) -> float:
+    """The area under the precision envelope, summed where recall changes (Pascal VOC 2010-2012)."""
+    mrec = np.concatenate(([0.0], recall, [1.0]))
+    mpre = np.concatenate(([0.0], precision, [0.0]))
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+    steps = np.flatnonzero(mrec[1:] != mrec[:-1])
+    return float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
+
+
+def _voc_ap_reference(detections: list, truths: list, iou_threshold: float = 0.5) -> float:
+    _, flags, n_truth = _voc_flags(detections, truths, iou_threshold)
+    return _all_point_ap(*_precision_recall(flags, n_truth))
+
+
+def _voc_ap_variants(detections: list, truths: list, iou_threshold: float = 0.5) -> dict[str, float]:
+    """What typical wrong answers give on this case, each with the sentence that explains the fix."""
+    _, flags, n_truth = _voc_flags(detections, truths, iou_threshold)
+    precision, recall = _precision_recall(flags, n_truth)
+    levels = np.linspace(0, 1, 101)
+    envelope = np.maximum.accumulate(precision[::-1])[::-1] if len(precision) else precision
+    reached = np.searchsorted(recall, levels, side="left")
+    coco = float(np.mean([envelope[i] if i < len(envelope) else 0.0 for i in reached]))
+    eleven = float(np.mean([precision[recall >= r].max() if (recall >= r).any() else 0.0
+                            for r in np.linspace(0, 1, 11)]))
+    raw = float(np.sum(precision[flags]) / n_truth)
+    _, coco_flags, _ = _voc_flags(detections, truths, iou_threshold, coco_matching=True)
+    return {
+        "that is COCO's 101-point interpolation (the mean of the envelope at recall 0, 0.01, ..., 1); "
+        "Pascal VOC since 2010 sums the envelope over every recall step: sum of (r[i+1] - r[i]) * p[i+1]":
+            coco,
+        "that is VOC 2007's 11-point interpolation (recall 0, 0.1, ..., 1); since 2010 VOC takes the area "
+        "under the envelope at every recall step":
+            eleven,
+        "the precision must be interpolated first: replace each precision by the best precision at that "
+        "recall or higher (the envelope, running maximum from the right), then take the area":
+            raw,
+        "match as VOC does: a detection goes to the ground truth it overlaps MOST; if that one is already "
+        "taken, the detection is a false positive (it does not fall back on another free box)":
+            _all_point_ap(*_precision_recall(coco_flags, n_truth)),
+    }
+
+
+def _compare_voc_ap(expected: float, got: Any, case: tuple) -> tuple[bool, str]:
+    value = _as_number(got)
+    if isinstance(value, str):
+        return False, value
+    if math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-9):
+        return True, ""
+    for hint, wrong in _voc_ap_variants(*case).items():
+        if not math.isclose(wrong, expected, rel_tol=1e-6, abs_tol=1e-9) and \
+                math.isclose(value, wrong, rel_tol=1e-6, abs_tol=1e-9):
+            return False, hint
+    return False, ("sort all detections of all images by score; mark each a true or false positive; "
+                   "precision = TP / (TP + FP), recall = TP / (number of ground-truth boxes); make the "
+                   "precision non-increasing from the right (the envelope); sum (r[i+1] - r[i]) * p[i+1]")
+
+
+def _det(boxes: list, scores: list) -> dict[str, Tensor]:
+    return {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+            "scores": torch.tensor(scores, dtype=torch.float32)}
+
+
+def _random_voc_case(gen: torch.Generator, n_images: int, threshold: float) -> tuple:
+    """Ground truth per image, and detections: jittered copies of it (some twice) plus strays."""
+    detections, truths, n_scores = [], [], 0
+    for _ in range(n_images):
+        m = int(torch.randint(0, 4, (1,), generator=gen))
+        xy = torch.rand(m, 2, generator=gen) * 80
+        truth = torch.cat((xy, xy + 10 + torch.rand(m, 2, generator=gen) * 30), 1).round(decimals=1)
+        copies = truth.repeat(2, 1)[: m + int(torch.randint(0, m + 1, (1,), generator=gen))]
+        found = copies + torch.randn(copies.shape, generator=gen) * 3
+        stray_xy = torch.rand(2, 2, generator=gen) * 90
+        strays = torch.cat((stray_xy, stray_xy + 12), 1)
+        boxes = torch.cat((found, strays))[: len(copies) + int(torch.randint(0, 3, (1,), generator=gen))]
+        boxes = torch.cat((boxes[:, :2].minimum(boxes[:, 2:]), boxes[:, :2].maximum(boxes[:, 2:])), 1)
+        detections.append({"boxes": boxes.round(decimals=1), "scores": torch.zeros(len(boxes))})
+        truths.append(truth)
+        n_scores += len(boxes)
+    scores = (torch.randperm(n_scores, generator=gen) + 1).float() / (n_scores + 1)   # no ties
+    start = 0
+    for det in detections:
+        det["scores"] = scores[start:start + len(det["boxes"])]
+        start += len(det["boxes"])
+    if sum(len(t) for t in truths) == 0:   # AP needs at least one ground-truth box
+        truths[0] = torch.tensor([[5.0, 5.0, 30.0, 30.0]])
+    return detections, truths, threshold
+
+
+def _voc_cases() -> list[tuple]:
+    gen = torch.Generator().manual_seed(4)
+    a, b = [0.0, 0, 10, 10], [20.0, 0, 30, 10]
+    return [
+        ([_det([a], [0.9])], [torch.tensor([a])], 0.5),                               # one perfect hit: 1
+        ([_det([a, b], [0.9, 0.8])], [torch.tensor([a])], 0.5),                       # hit, then a stray: 1
+        ([_det([b, a], [0.9, 0.8])], [torch.tensor([a])], 0.5),                       # stray first: 0.5
+        ([_det([a, [0.5, 0, 10.5, 10]], [0.9, 0.8])], [torch.tensor([a])], 0.5),      # a duplicate is an FP
+        ([_det([a], [0.7]), _det([b], [0.9])],                                        # two images: the
+         [torch.tensor([a]), torch.tensor([b, [40.0, 0, 50, 10]])], 0.5),            # order is global
+        ([_det([a, [0.5, 0, 10.5, 10]], [0.9, 0.8])],                                 # VOC's matching: the
+         [torch.tensor([a, [2.0, 0, 12, 10]])], 0.5),                                 # second prefers the
+                                                                                      # taken box: an FP
+        ([_det([a], [0.9])], [torch.tensor([[4.0, 0, 14, 10]])], 0.5),                # IoU 6/14 < 0.5: 0
+        ([_det([a], [0.9])], [torch.tensor([[0.0, 0, 10, 20]])], 0.5),                # IoU exactly 0.5: a hit
+        ([_det([], []), _det([a, b], [0.3, 0.6])],                                    # an image without
+         [torch.tensor([b]), torch.tensor([a])], 0.5),                                # detections
+        _random_voc_case(gen, 6, 0.5),
+        _random_voc_case(gen, 10, 0.5),
+        _random_voc_case(gen, 8, 0.75),
+    ]
+
+
+_VOC_CASES = _voc_cases()
+
+
+@lecture_check
+def check_voc_average_precision(fn: Callable[..., float], *, cases: list[Any] | None = None,
+                                quiet: bool = False) -> CheckResult:
+    """Check ``fn(detections, truths, iou_threshold) -> float``: Pascal VOC's AP (2010-2012, all-point
+    interpolation) of one class.
+
+    ``detections`` is a list with one dict per image, ``{"boxes": Tensor[N, 4] xyxy, "scores": Tensor[N]}``
+    (N may be 0); ``truths`` a list of ``Tensor[M, 4]`` xyxy ground-truth boxes, image by image (at least
+    one box in all). All detections of all images, by decreasing score: each goes to the ground truth of its
+    image that it overlaps most; it is a true positive if that IoU is at least ``iou_threshold`` and that
+    ground truth is not taken yet (then it is taken), else a false positive. Precision and recall after each
+    detection; the precision made non-increasing from the right (the envelope); AP is the sum of
+    ``(r[i+1] - r[i]) * p[i+1]`` over the recall steps, with r = 0 before the first detection. Compared
+    with an independent implementation of the VOC devkit's rule (float coordinates, no "+1").
+    """
+    return run_check("voc_average_precision", fn, _voc_ap_reference, _VOC_CASES if cases is None else cases,
+                     compare=_compare_voc_ap, quiet=quiet)
+
+
+# ---------------------------------------------------------------------------------------------
+# YOLO training targets on one grid
+# ---------------------------------------------------------------------------------------------
+
+def _yolo_grid_reference(boxes: Tensor, labels: Tensor, anchors_wh: Tensor, stride: int,
+                         grid_hw: tuple[int, int], num_classes: int) -> Tensor:
+    boxes, anchors = torch.as_tensor(boxes, dtype=torch.float64), torch.as_tensor(anchors_wh, dtype=torch.float64)
+    target = torch.zeros(len(anchors), *grid_hw, 5 + num_classes, dtype=torch.float64)
+    for box, label in zip(boxes, torch.as_tensor(labels).tolist()):
+        cx, cy = float(box[0] + box[2]) / 2, float(box[1] + box[3]) / 2
+        w, h = float(box[2] - box[0]), float(box[3] - box[1])
+        overlap = [min(w, pw) * min(h, ph) / (w * h + pw * ph - min(w, pw) * min(h, ph))
+                   for pw, ph in anchors.tolist()]
+        a = overlap.index(max(overlap))                      # the first of equal ones
+        col, row = math.floor(cx / stride), math.floor(cy / stride)
+        pw, ph = anchors[a].tolist()
+        target[a, row, col] = 0.0
+        target[a, row, col, :5] = torch.tensor([cx / stride - col, cy / stride - row, math.log(w / pw),
+                                                math.log(h / ph), 1.0], dtype=torch.float64)
+        target[a, row, col, 5 + int(label)] = 1.0
+    return target
+
+
+def _yolo_grid_variants(boxes: Tensor, labels: Tensor, anchors_wh: Tensor, stride: int,
+                        grid_hw: tuple[int, int], num_classes: int) -> dict[str, Tensor]:
+    reference = _yolo_grid_reference(boxes, labels, anchors_wh, stride, grid_hw, num_classes)
+    variants = {}
+    if grid_hw[0] == grid_hw[1]:
+        variants["rows and columns are swapped: index the grid as [anchor, row, column] with row = "
+                 "floor(cy / stride) and column = floor(cx / stride)"] = reference.transpose(1, 2)
+    no_log = reference.clone()
+    filled = no_log[..., 4] == 1
+    no_log[..., 2:4][filled] = torch.exp(no_log[..., 2:4][filled])
+    variants["tw = log(w / pw): the network's size is pw * exp(tw), so the target is the log of the ratio"] = no_log
+    cells = torch.nonzero(filled)
+    in_pixels = reference.clone()
+    for a, r, c in cells.tolist():
+        in_pixels[a, r, c, 0] += c
+        in_pixels[a, r, c, 1] += r
+    variants["the centre target is the offset inside the cell, cx / stride - column, between 0 and 1 (not "
+             "cx / stride)"] = in_pixels
+    # the best anchor by the distance between sizes instead of by shape IoU
+    anchors = torch.as_tensor(anchors_wh, dtype=torch.float64)
+    nearest = torch.zeros_like(reference)
+    boxes64 = torch.as_tensor(boxes, dtype=torch.float64)
+    for box, label in zip(boxes64, torch.as_tensor(labels).tolist()):
+        wh = box[2:] - box[:2]
+        a = int(torch.argmin(((anchors - wh) ** 2).sum(1)))
+        centre = (box[:2] + box[2:]) / 2 / stride
+        col, row = int(math.floor(centre[0])), int(math.floor(centre[1]))
+        nearest[a, row, col] = 0.0
+        nearest[a, row, col, :5] = torch.cat((centre - torch.tensor([col, row]), torch.log(wh / anchors[a]),
+                                              torch.ones(1, dtype=torch.float64)))
+        nearest[a, row, col, 5 + int(label)] = 1.0
+    variants["choose the anchor with the largest centred IoU (the overlap of the two sizes placed on one "
+             "centre), not the nearest width and height: IoU does not let large boxes dominate"] = nearest
+    return variants
+
+
+def _compare_yolo_grid(expected: Tensor, got: Any, case: tuple) -> tuple[bool, str]:
+    why = mismatch(expected, got, rtol=1e-4, atol=1e-4)
+    if why is None:
+        return True, ""
+    array = _to_array(got)
+    if array is None or array.shape != tuple(expected.shape):
+        return False, _joined(why, f"return a tensor of shape (anchors, rows, columns, 5 + classes) = "
+                                   f"{tuple(expected.shape)}")
+    for hint, wrong in _yolo_grid_variants(*case).items():
+        if not torch.allclose(wrong, expected) and np.allclose(array, wrong.numpy(), rtol=1e-4, atol=1e-4):
+            return False, hint
+    differ = np.argwhere(~np.isclose(array, expected.numpy(), rtol=1e-4, atol=1e-4))[0]
+    a, r, c, k = (int(v) for v in differ)
+    return False, (f"first difference at [anchor {a}, row {r}, column {c}, entry {k}]: expected "
+                   f"{float(expected[a, r, c, k]):.4g}, got {float(array[a, r, c, k]):.4g}. Entries: (cx / stride "
+                   f"- column, cy / stride - row, log(w / pw), log(h / ph), 1, one-hot class); zeros elsewhere")
+
+
+def _yolo_grid_cases() -> list[tuple]:
+    gen = torch.Generator().manual_seed(5)
+    anchors = torch.tensor([[10.0, 10.0], [24.0, 14.0], [14.0, 28.0]])
+
+    def random_case(n: int, grid: tuple[int, int], stride: int, num_classes: int) -> tuple:
+        size = torch.tensor([grid[1], grid[0]]) * stride
+        centre = torch.rand(n, 2, generator=gen) * (size - 2) + 1
+        wh = anchors[torch.randint(3, (n,), generator=gen)] * torch.exp(torch.randn(n, 2, generator=gen) * 0.4)
+        boxes = torch.cat((centre - wh / 2, centre + wh / 2), 1).round(decimals=1)
+        return boxes, torch.randint(num_classes, (n,), generator=gen), anchors, stride, grid, num_classes
+
+    return [
+        (torch.tensor([[20.0, 4.0, 30.0, 14.0]]), torch.tensor([1]), anchors, 8, (4, 4), 2),  # one box
+        (torch.tensor([[8.0, 2.0, 32.0, 16.0]]), torch.tensor([0]), anchors, 8, (4, 4), 2),   # a wide one
+        (torch.tensor([[2.0, 20.0, 16.0, 48.0]]), torch.tensor([2]), anchors, 8, (8, 4), 3),  # tall, 8 x 4 grid
+        (torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0]]),                    # same cell and
+         torch.tensor([0, 1]), anchors, 8, (4, 4), 2),                                         # anchor: the later
+        (torch.zeros(0, 4), torch.zeros(0, dtype=torch.long), anchors, 16, (3, 3), 4),        # no box: all 0
+        (torch.tensor([[40.0, 30.0, 80.0, 60.0]]), torch.tensor([0]),                         # larger than every
+         anchors, 32, (3, 3), 1),                                                               # anchor
+        random_case(6, (6, 6), 8, 3),
+        random_case(10, (5, 7), 16, 4),
+    ]
+
+
+_YOLO_GRID_CASES = _yolo_grid_cases()
+
+
+@lecture_check
+def check_yolo_targets(fn: Callable[..., Tensor], *, cases: list[Any] | None = None,
+                       quiet: bool = False) -> CheckResult:
+    """Check ``fn(boxes, labels, anchors_wh, stride, grid_hw, num_classes) -> Tensor[A, H, W, 5 + C]``:
+    the dense YOLOv3 training target of one image on one grid.
+
+    ``boxes`` is ``Tensor[G, 4]`` xyxy pixels (centres inside the image), ``labels`` ``Tensor[G]`` int,
+    ``anchors_wh`` ``Tensor[A, 2]`` anchor sizes in pixels, ``grid_hw`` the grid's ``(rows, columns)``.
+    Each box goes to the anchor of largest centred IoU (the first of equal ones), in the cell
+    ``(row, column) = (floor(cy / stride), floor(cx / stride))``, and writes there ``(cx / stride - column,
+    cy / stride - row, log(w / pw), log(h / ph), 1)`` followed by its one-hot class; a later box in the same
+    cell and anchor replaces an earlier one; everything else is 0. Compared with an independent loop.
+    """
+    return run_check("yolo_targets", fn, _yolo_grid_reference, _YOLO_GRID_CASES if cases is None else cases,
+                     compare=_compare_yolo_grid, quiet=quiet)

@@ -300,6 +300,9 @@ def _warm_up() -> None:
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Linear(2, 2))
     loss = sum(p.abs().sum() for p in model.parameters())
     loss.backward()
+    # An optimiser step (lecture 5's U-Net exercise trains): torch.optim imports cProfile lazily.
+    for optimiser in (torch.optim.Adam, torch.optim.SGD):
+        optimiser(model.parameters(), lr=0.0).step()
     pickle.loads(pickle.dumps((model, torch.ones(2, 2), torch.zeros(0, 4), np.ones(3), np.float64(1))))
     for value in (torch.ones(2, dtype=torch.float64, requires_grad=True) * 2, torch.ones(2, 2, dtype=torch.bool),
                   np.ones((2, 2)), model, np.float32(1.5)):
