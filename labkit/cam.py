@@ -12,7 +12,9 @@ Pure functions on tensors in the style of ``torchvision.ops``; shapes are in the
 - :func:`cam_to_box` is the paper's box heuristic: keep the pixels at or above 20% of the map's
   maximum and take the bounding box of the largest connected component.
 - :func:`pointing_game` (Zhang et al., ECCV 2016) and :func:`best_box_iou` score a map against
-  ground-truth boxes (the IoU itself is ``torchvision.ops.box_iou``).
+  ground-truth boxes (the IoU itself is ``torchvision.ops.box_iou``); :func:`energy_in_box` (the
+  "energy-based pointing game" of Wang et al., Score-CAM, CVPR-W 2020) is the share of the map's mass
+  inside the boxes (lecture 11).
 
 Boxes are ``(x1, y1, x2, y2)`` in pixel units with ``x2``/``y2`` exclusive, as in torchvision: pixel
 ``(row, col)`` is the unit square ``[col, col + 1) x [row, row + 1)``, so a box around columns 3..5
@@ -35,8 +37,8 @@ from labkit.train import eval_mode, model_device
 
 __all__ = [
     "ActivationsAndGradients", "best_box_iou", "cam_to_box", "cams_to_boxes",
-    "class_activation_map", "grad_cam", "grad_cam_plus_plus", "normalize_maps", "pointing_game",
-    "pointing_game_hit", "upsample_maps",
+    "class_activation_map", "energy_in_box", "energy_in_boxes", "grad_cam", "grad_cam_plus_plus",
+    "normalize_maps", "pointing_game", "pointing_game_hit", "upsample_maps",
 ]
 
 # 8-connectivity: pixels touching at a corner belong to the same region.
@@ -401,3 +403,43 @@ def best_box_iou(pred_box: Tensor, gt_boxes) -> float:
     iou = box_iou(pred, gt)
     # An empty predicted box against an empty ground truth is 0/0 in box_iou: no overlap, so 0.
     return float(torch.nan_to_num(iou, nan=0.0).max())
+
+
+def energy_in_box(cam: Tensor, boxes) -> float:
+    """Share of a map's mass inside the boxes: ``sum(cam inside) / sum(cam)``, in [0, 1].
+
+    ``cam: Tensor[H, W]`` must be non-negative (rectify or take the absolute value first);
+    ``boxes: Tensor[M, 4]`` xyxy in pixels, ``x2``/``y2`` exclusive, clipped to the map. A pixel
+    counts once even where boxes overlap (their union). Where the pointing game looks only at the
+    peak, this rewards a map that puts *all* its mass on the object: the "energy-based pointing
+    game" of Wang et al. (Score-CAM, 2020). A map with no mass (all zeros) scores 0.0, as do no boxes.
+    Pixels count as in :func:`cam_to_box`: pixel ``(row, col)`` is inside when ``x1 <= col < x2``
+    and ``y1 <= row < y2``, for fractional box edges too (the pixel's corner decides).
+    Introduced in lecture 11 (explainable AI).
+    """
+    _check_map(cam)
+    if (cam < 0).any():
+        raise ValueError("cam has negative values; energy is defined for non-negative maps: pass "
+                         "cam.clamp_min(0) (Grad-CAM's ReLU) or cam.abs() (gradient maps)")
+    boxes = _as_boxes(boxes)
+    total = float(cam.double().sum())
+    if total <= 0 or len(boxes) == 0:
+        return 0.0
+    h, w = cam.shape
+    cols = torch.arange(w, dtype=torch.float32)
+    rows = torch.arange(h, dtype=torch.float32)
+    inside = torch.zeros(h, w, dtype=torch.bool)
+    for x1, y1, x2, y2 in boxes.tolist():
+        inside |= ((rows >= y1) & (rows < y2))[:, None] & ((cols >= x1) & (cols < x2))[None, :]
+    return float(cam.double().cpu()[inside].sum()) / total
+
+
+def energy_in_boxes(cams: Tensor | Sequence[Tensor], boxes_list: Sequence) -> float:
+    """Mean of :func:`energy_in_box` over maps ``cams`` (``Tensor[N, H, W]`` or a list of ``(H, W)``)
+    with one box set each. Introduced in lecture 11 (explainable AI)."""
+    if len(cams) != len(boxes_list):
+        raise ValueError(f"got {len(cams)} maps but {len(boxes_list)} box sets; pass one set of "
+                         f"ground-truth boxes per map")
+    if len(cams) == 0:
+        raise ValueError("the energy in the box of zero maps is undefined")
+    return sum(energy_in_box(c, b) for c, b in zip(cams, boxes_list)) / len(cams)

@@ -456,3 +456,44 @@ def test_best_box_iou_matches_torchvision():
     assert best_box_iou([0, 0, 2, 2], [[1, 1, 3, 3], [10, 10, 11, 11]]) == pytest.approx(1 / 7)
     assert best_box_iou(pred, torch.zeros(0, 4)) == 0.0
     assert best_box_iou(torch.zeros(4), torch.zeros(1, 4)) == 0.0  # empty vs empty: 0, not NaN
+
+
+# --------------------------------------------------------------------------------------------
+# energy_in_box (lecture 11)
+# --------------------------------------------------------------------------------------------
+
+def test_energy_in_box_is_the_share_of_mass_in_the_union_of_boxes():
+    from labkit.cam import energy_in_box, energy_in_boxes
+
+    cam = torch.ones(4, 4)
+    assert energy_in_box(cam, torch.tensor([[0.0, 0.0, 2.0, 2.0]])) == pytest.approx(0.25)
+    # Overlapping boxes count each pixel once; a box past the edge is clipped.
+    assert energy_in_box(cam, torch.tensor([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 3.0]])) == pytest.approx(7 / 16)
+    assert energy_in_box(cam, torch.tensor([[2.0, 2.0, 10.0, 10.0]])) == pytest.approx(0.25)
+    peak = torch.zeros(5, 5)
+    peak[4, 4] = 3.0
+    assert energy_in_box(peak, torch.tensor([4.0, 4.0, 5.0, 5.0])) == 1.0
+    assert energy_in_box(peak, torch.tensor([[0.0, 0.0, 4.0, 4.0]])) == 0.0  # x2 is exclusive
+    assert energy_in_box(torch.zeros(3, 3), torch.tensor([[0.0, 0.0, 3.0, 3.0]])) == 0.0
+    assert energy_in_box(cam, torch.zeros(0, 4)) == 0.0
+    assert energy_in_boxes(torch.stack([cam, peak[:4, :4] + 1]), [torch.tensor([[0.0, 0.0, 4.0, 4.0]])] * 2) == 1.0
+
+
+def test_energy_in_box_equals_a_mask_sum():
+    from labkit.cam import energy_in_box
+
+    gen = torch.Generator().manual_seed(0)
+    cam = torch.rand(20, 30, generator=gen)
+    mask = torch.zeros(20, 30, dtype=torch.bool)
+    mask[3:11, 5:17] = True
+    assert energy_in_box(cam, torch.tensor([[5.0, 3.0, 17.0, 11.0]])) == pytest.approx(
+        float(cam[mask].sum() / cam.sum()))
+
+
+def test_energy_in_box_refuses_negative_maps_and_mismatched_lists():
+    from labkit.cam import energy_in_box, energy_in_boxes
+
+    with pytest.raises(ValueError, match="clamp_min"):
+        energy_in_box(torch.tensor([[-1.0, 2.0]]), torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
+    with pytest.raises(ValueError, match="one set"):
+        energy_in_boxes(torch.ones(2, 3, 3), [torch.zeros(0, 4)])

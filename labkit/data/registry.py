@@ -244,6 +244,121 @@ _register(DatasetInfo(
     lectures=(4,),
 ))
 
+_register(DatasetInfo(
+    name="fashion-products",
+    title="Fashion Product Images (Small): about 44,000 Myntra catalogue photos with their attributes",
+    homepage="https://www.kaggle.com/datasets/paramaggarwal/fashion-product-images-small",
+    licence="MIT (as stated on the Kaggle page); the photos come from the Myntra catalogue",
+    citation="P. Aggarwal, 'Fashion Product Images (Small)', Kaggle, 2019",
+    instructions=("Kaggle needs an account, so this is a manual download (about 280 MB): "
+                  "`kaggle datasets download -d paramaggarwal/fashion-product-images-small` or the "
+                  "Download button on {homepage}, then unzip the archive into {folder}, so that "
+                  "{folder}/styles.csv and {folder}/images/<id>.jpg exist (the copy the archive nests "
+                  "in {folder}/myntradataset/ is read as well). Optional: put photos of your own "
+                  "products in {folder}/queries/ to search the catalogue with them."),
+    layout=("styles.csv|myntradataset/styles.csv", "images|myntradataset/images"),
+    loader="fashion_products:FashionProducts", verifier="fashion_products:verify_fashion_products",
+    twin="fashion_products_twin:write_fashion_products_twin", twin_version=1,
+    # Fast: 3,000 products (2,000 to train the small CNN, 1,000 to search); full: about half the release.
+    fast_twin={"n": 3000, "n_queries": 12},
+    full_twin={"n": 20_000, "n_queries": 12},
+    lectures=(6,),
+))
+
+_MVTEC_CATEGORIES = ("carpet", "grid", "leather", "tile", "wood", "bottle", "cable", "capsule", "hazelnut",
+                     "metal_nut", "pill", "screw", "toothbrush", "transistor", "zipper")
+
+_register(DatasetInfo(
+    name="mvtec-ad",
+    title="MVTec AD: the MVTec Anomaly Detection dataset (15 industrial categories, pixel masks of defects)",
+    homepage="https://www.mvtec.com/company/research/datasets/mvtec-ad",
+    licence="CC BY-NC-SA 4.0 (non-commercial use only)",
+    citation="P. Bergmann, M. Fauser, D. Sattlegger, C. Steger, 'MVTec AD: A Comprehensive Real-World "
+             "Dataset for Unsupervised Anomaly Detection', CVPR 2019",
+    instructions=("MVTec AD is a manual download: on {homepage} accept the non-commercial licence "
+                  "(CC BY-NC-SA 4.0), then download the whole dataset (mvtec_anomaly_detection.tar.xz, "
+                  "about 4.9 GB) or single categories (the texture classes carpet, grid, leather, tile "
+                  "and wood are enough for lecture 8) and extract them so that each category is a folder "
+                  "of {folder}: {folder}/carpet/train/good/, {folder}/carpet/test/<good|defect>/ and "
+                  "{folder}/carpet/ground_truth/<defect>/000_mask.png."),
+    layout=("|".join(f"{c}/train/good" for c in _MVTEC_CATEGORIES),),
+    loader="mvtec_ad:MVTecAD", verifier="mvtec_ad:verify_mvtec_ad", twin="mvtec_ad_twin:write_mvtec_ad_twin",
+    twin_version=1,
+    # Four texture categories; fast: 96-pixel images, 40 good ones to learn from and 22 to test per
+    # category; full: the lecture's 224 pixels and about MVTec's texture counts.
+    fast_twin={"n_train": 40, "n_test_good": 10, "n_per_defect": 4, "size": 96},
+    full_twin={"n_train": 240, "n_test_good": 30, "n_per_defect": 20, "size": 224},
+    lectures=(8,),
+))
+
+_register(DatasetInfo(
+    name="object-scenes",
+    title="Your own labelled image folder (twin: patterned objects on cluttered scenes, with boxes)",
+    homepage="https://pytorch.org/vision/stable/generated/torchvision.datasets.ImageFolder.html",
+    licence="Yours (the twin's scenes are generated here and free to use)",
+    citation="D. Zhang et al. (pointing game), 'Top-down Neural Attention by Excitation Backprop', ECCV 2016",
+    instructions=("Nothing to download: this is where your own labelled photos go (homework 4 of lecture 11). "
+                  "Put them in {folder} as train/<class>/*.jpg and test/<class>/*.jpg (or val/), the "
+                  "same class folders in both, a few images per class; name the class folders after "
+                  "ImageNet categories (e.g. tabby, golden_retriever) to compare with the pretrained "
+                  "models' predictions. Optionally add {folder}/boxes.csv with the header "
+                  "file,x1,y1,x2,y2 and one row per object box (file relative to {folder}, pixels) so "
+                  "that the saliency maps can be scored."),
+    layout=("train", "test|val"),
+    loader="object_scenes:ObjectScenes", verifier="object_scenes:verify_object_scenes",
+    twin="object_scenes_twin:write_object_scenes_twin", twin_version=1,
+    # Fast: 48-pixel scenes, enough for a small CNN to learn the five patterns in about ten CPU seconds.
+    fast_twin={"counts": {"train": 1000, "test": 250}, "size": 48},
+    full_twin={"counts": {"train": 4000, "test": 1000}, "size": 96},
+    lectures=(11,),
+))
+
+
+
+_register(DatasetInfo(
+    name="street-video",
+    title="Your own fixed-camera videos (twin: a street with walkers, lighting drift and known events)",
+    homepage="https://docs.opencv.org/4.x/d8/dfe/classcv_1_1VideoCapture.html",
+    licence="Yours: film only with consent and signage, and keep to your platform's and country's rules "
+            "(the twin's videos are generated here and free to use)",
+    citation="Z. Zivkovic, 'Improved Adaptive Gaussian Mixture Model for Background Subtraction', ICPR 2004 "
+             "(MOG2, the lecture's background model)",
+    instructions=("Nothing to download: this is where your own videos go (any file OpenCV reads: .mp4, .avi, "
+                  ".mov, .mkv ...), from a camera that does not move. Put them in {folder}/videos/. A "
+                  "file <name>.json beside <name>.mp4 holding fps, n_frames and events ([start_s, end_s] "
+                  "pairs of the times when people were in view) lets the lecture score its motion events."),
+    layout=("videos",),
+    loader="street_video:StreetVideos", verifier="street_video:verify_street_video",
+    twin="street_video_twin:write_street_video_twin", twin_version=1,
+    # Fast: three 40-second clips of 160 x 120 at 10 fps (1,200 small frames); full: 320 x 240, 15 fps, 90 s.
+    fast_twin={"n_videos": 3, "size": (120, 160), "fps": 10, "duration_s": 40},
+    full_twin={"n_videos": 3, "size": (240, 320), "fps": 15, "duration_s": 90},
+    lectures=(10,),
+))
+
+_register(DatasetInfo(
+    name="shanghaitech",
+    title="ShanghaiTech crowd counting (part A: dense crowds from the web; part B: Shanghai streets)",
+    homepage="https://github.com/desenzhou/ShanghaiTechDataset",
+    licence="Authors' terms (see homepage): research use, citing Zhang et al. (CVPR 2016)",
+    citation="Y. Zhang, D. Zhou, S. Chen, S. Gao, Y. Ma, 'Single-Image Crowd Counting via Multi-Column "
+             "Convolutional Neural Network', CVPR 2016",
+    instructions=("ShanghaiTech has no stable direct download (the authors link Dropbox and Baidu copies "
+                  "from {homepage}; a copy is also on Kaggle). Unpack it so that {folder} holds "
+                  "part_A/ and/or part_B/ (part_A_final/ and part_B_final/, the original archive's names, "
+                  "work too), each with train_data/ and test_data/, and in each images/IMG_1.jpg ... and "
+                  "ground-truth/GT_IMG_1.mat ... (head points in image_info.location)."),
+    layout=("part_A|part_A_final|part_B|part_B_final",),
+    loader="shanghaitech:ShanghaiTech", verifier="shanghaitech:verify_shanghaitech",
+    twin="shanghaitech_twin:write_shanghaitech_twin", twin_version=1,
+    # Fast: 260 small crowds (64 x 80 pixels, 7 to 60 people) for a network trained in seconds on a CPU;
+    # full: part B's 400 + 316 images, at 192 x 256.
+    fast_twin={"counts": {"train": 200, "test": 60}, "size": (64, 80), "max_people": 60,
+               "head_px": (1.8, 4.0)},
+    full_twin={"counts": {"train": 400, "test": 316}, "size": (192, 256), "max_people": 160,
+               "head_px": (3.5, 8.0)},
+    lectures=(10,),
+))
 
 
 def get_dataset(name: str) -> DatasetInfo:
