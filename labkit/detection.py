@@ -12,8 +12,9 @@ read; shapes and formats are in the docstrings.
 - :func:`encode_yolo` / :func:`decode_yolo` turn boxes into YOLOv2/v3 regression targets and back;
   :func:`make_anchors` tiles anchor boxes over a feature map; :func:`kmeans_anchors` chooses anchor sizes
   from a dataset's boxes (YOLOv2's k-means with distance ``1 - IoU``); :func:`grid_cells` and
-  :func:`decode_grid` decode a whole YOLO output scale; :func:`random_flips` / :func:`flip_collate` are the
-  lecture's flip augmentation.
+  :func:`decode_grid` decode a whole YOLO output scale, :func:`split_anchors` gives a head's output one axis
+  per anchor, and :func:`select_detections` turns per-class scores into detections (threshold, per-class NMS);
+  :func:`random_flips` / :func:`flip_collate` are the lecture's flip augmentation.
 - :func:`mean_average_precision` is COCO's AP (box or mask), equal to ``pycocotools``' ``COCOeval``.
 
 Boxes are ``(x1, y1, x2, y2)`` ("xyxy") float pixel coordinates unless stated, and the area of a box is
@@ -35,7 +36,7 @@ from torch import Tensor
 __all__ = [
     "batched_nms", "box_area", "box_convert", "box_iou", "centred_iou", "decode_grid", "decode_yolo", "encode_yolo",
     "flip_collate", "grid_cells", "kmeans_anchors", "make_anchors", "mask_iou", "masks_to_boxes",
-    "mean_average_precision", "nms", "random_flips",
+    "mean_average_precision", "nms", "random_flips", "select_detections", "split_anchors",
 ]
 
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
@@ -409,6 +410,43 @@ def decode_grid(raw: Tensor, anchors_wh: Tensor, stride: float) -> Tensor:
                          f"shape {tuple(anchors_wh.shape)}")
     cells = grid_cells(raw.shape[2], raw.shape[3], raw.device)
     return box_convert(decode_yolo(raw[..., :4], cells, anchors_wh[:, None, None], stride), "cxcywh", "xyxy")
+
+
+def split_anchors(raw: Tensor, num_anchors: int) -> Tensor:
+    """A YOLO head's 1x1-convolution output ``(B, A * D, H, W)`` as ``(B, A, H, W, D)``: one slice per anchor.
+
+    Channels ``a * D`` to ``a * D + D - 1`` belong to anchor ``a`` (Darknet's order: the ``D = 5 + C`` numbers
+    of each anchor are consecutive), and the numbers of one prediction move to the last axis, where
+    :func:`decode_grid` and a loss read them. Returns a view (permuted, not copied). Introduced in lecture 4
+    (object detection).
+    """
+    if raw.ndim != 4:
+        raise ValueError(f"raw must be a head's output (B, A * D, H, W), got shape {tuple(raw.shape)}")
+    if num_anchors < 1 or raw.shape[1] % num_anchors:
+        raise ValueError(f"{raw.shape[1]} channels do not split into num_anchors={num_anchors} equal groups; "
+                         f"the head needs num_anchors * (5 + classes) output channels")
+    b, channels, h, w = raw.shape
+    return raw.view(b, num_anchors, channels // num_anchors, h, w).permute(0, 1, 3, 4, 2)
+
+
+def select_detections(boxes: Tensor, scores: Tensor, conf: float = 0.01, iou_threshold: float = 0.5,
+                      max_detections: int = 100) -> dict[str, Tensor]:
+    """One image's detections from ``boxes (N, 4)`` xyxy and per-class ``scores (N, C)``.
+
+    Every (box, class) pair scoring above ``conf`` becomes a candidate, so a box may be kept for two classes
+    when both score high (YOLOv3's independent class sigmoids); NMS at ``iou_threshold`` runs within each
+    class (``torchvision.ops.batched_nms``, equal to :func:`batched_nms`) and at most ``max_detections`` are
+    kept, by decreasing score. Returns ``{"boxes" (K, 4), "scores" (K,), "labels" (K,) int64}``, the format
+    of :func:`mean_average_precision`. Introduced in lecture 4 (object detection).
+    """
+    boxes, scores = _boxes(boxes), _as_tensor(scores, "scores")
+    if scores.ndim != 2 or len(scores) != len(boxes):
+        raise ValueError(f"scores must be (N, C), one row per box, got shape {tuple(scores.shape)} for "
+                         f"{len(boxes)} boxes")
+    which, label = torch.nonzero(scores > conf, as_tuple=True)
+    candidates, candidate_scores = boxes[which], scores[which, label]
+    kept = torchvision.ops.batched_nms(candidates, candidate_scores, label, iou_threshold)[:max_detections]
+    return {"boxes": candidates[kept], "scores": candidate_scores[kept], "labels": label[kept]}
 
 
 def random_flips(images: Tensor, targets: Tensor, *, generator: torch.Generator | None = None

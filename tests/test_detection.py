@@ -619,3 +619,59 @@ def test_flip_collate_pads_scales_uint8_and_flips():
     assert targets[1, 0, 0] == -1 and targets[0, 0, 0] == 1
     x1, y1, x2, y2 = targets[0, 0, 1:].int().tolist()
     assert images[0, 0, y1:y2, x1:x2].min() == 1.0 and images[0, 0].sum() == 8
+
+
+def test_split_anchors_gives_each_anchor_its_consecutive_channels():
+    from labkit.detection import split_anchors
+    raw = torch.randn(2, 3 * 7, 4, 5, generator=torch.Generator().manual_seed(0))
+    out = split_anchors(raw, 3)
+    assert out.shape == (2, 3, 4, 5, 7)
+    for b, a, row, col, d in [(0, 0, 0, 0, 0), (1, 2, 3, 4, 6), (1, 1, 2, 0, 4), (0, 2, 1, 3, 5)]:
+        assert out[b, a, row, col, d] == raw[b, a * 7 + d, row, col]
+    assert out.data_ptr() == raw.data_ptr()                          # a view, no copy
+    with pytest.raises(ValueError, match="num_anchors"):
+        split_anchors(raw, 4)
+    with pytest.raises(ValueError, match=r"\(B, A \* D, H, W\)"):
+        split_anchors(out, 3)
+
+
+def _select_by_loops(boxes, scores, conf, iou_threshold, max_detections):
+    """The reference: every class on its own with the lecture's greedy nms, then the best by score."""
+    from labkit.detection import nms
+    found = []
+    for c in range(scores.shape[1]):
+        above = (scores[:, c] > conf).nonzero()[:, 0]
+        for k in nms(boxes[above], scores[above, c], iou_threshold):
+            found.append((scores[above[k], c].item(), c, above[k].item()))
+    found.sort(key=lambda t: -t[0])
+    return found[:max_detections]
+
+
+def test_select_detections_equals_per_class_nms_loops():
+    from labkit.detection import select_detections
+    g = torch.Generator().manual_seed(3)
+    centres = torch.rand(60, 2, generator=g) * 80
+    sizes = 8 + torch.rand(60, 2, generator=g) * 20
+    boxes = torch.cat([centres - sizes / 2, centres + sizes / 2], 1)
+    scores = torch.rand(60, 3, generator=g) ** 2
+    for conf, iou_threshold, max_detections in [(0.01, 0.5, 100), (0.3, 0.3, 100), (0.05, 0.5, 7)]:
+        got = select_detections(boxes, scores, conf, iou_threshold, max_detections)
+        expected = _select_by_loops(boxes, scores, conf, iou_threshold, max_detections)
+        assert len(got["scores"]) == len(expected)
+        assert got["labels"].tolist() == [c for _, c, _ in expected]
+        assert torch.allclose(got["scores"], torch.tensor([s for s, _, _ in expected]))
+        assert torch.equal(got["boxes"], boxes[[i for _, _, i in expected]])
+    assert len(select_detections(boxes, scores, 0.3, 0.5, 7)["boxes"]) == 7
+
+
+def test_select_detections_keeps_a_box_for_two_classes_and_handles_none():
+    from labkit.detection import select_detections
+    boxes = torch.tensor([[0.0, 0, 10, 10], [1, 1, 11, 11]])
+    scores = torch.tensor([[0.9, 0.8], [0.5, 0.01]])
+    found = select_detections(boxes, scores, conf=0.1)
+    # box 0 for both classes; box 1 (IoU 0.68 with box 0) suppressed within class 0
+    assert found["labels"].tolist() == [0, 1] and found["boxes"].tolist() == [[0, 0, 10, 10]] * 2
+    empty = select_detections(boxes, scores, conf=0.95)
+    assert empty["boxes"].shape == (0, 4) and empty["scores"].shape == (0,) and empty["labels"].dtype == torch.int64
+    with pytest.raises(ValueError, match=r"\(N, C\)"):
+        select_detections(boxes, scores[:, 0])
