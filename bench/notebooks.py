@@ -39,6 +39,26 @@ def run_one(path: Path, timeout: int) -> dict:
     return {"notebook": path.relative_to(ROOT).as_posix(), "seconds": seconds, "peak_mib": peak_kib / 1024}
 
 
+def read_rows(results: Path) -> list[dict]:
+    """Rows of an earlier results table (empty if there is none)."""
+    if not results.exists():
+        return []
+    rows = []
+    for line in results.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 4 and cells[0].startswith("notebooks/"):
+            rows.append({"notebook": cells[0], "seconds": float(cells[1]), "peak_mib": float(cells[2]),
+                         "measured": cells[3], "failed": len(cells) > 4 and cells[4] == "failed"})
+    return rows
+
+
+def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """The old rows with the newly measured notebooks replaced or added, sorted by path."""
+    by_name = {r["notebook"]: r for r in old}
+    by_name.update({r["notebook"]: r for r in new})
+    return [by_name[name] for name in sorted(by_name)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--one", type=Path, help="(internal) run a single notebook and print JSON")
@@ -71,19 +91,24 @@ def main() -> None:
 
     import torch  # only for the header line
 
+    stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}"
+    for r in rows:
+        r["measured"] = stamp
+    if args.notebooks:  # a subset: keep the other notebooks' rows from the last run
+        rows = merge_rows(read_rows(results), rows)
     lines = [
         f"# Notebook wall time and peak memory (LABKIT_FAST={env['LABKIT_FAST']})",
         "",
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU cores, "
+        f"Measured on {os.cpu_count()} CPU cores, "
         f"{platform.python_implementation()} {platform.python_version()}, torch {torch.__version__}, "
         f"CUDA available: {torch.cuda.is_available()}"
         + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "")
-        + ". Wall time includes kernel start-up.",
+        + ", one notebook at a time. Wall time includes kernel start-up.",
         "",
-        "| notebook | wall time (s) | peak memory of the kernel (MiB) |",
-        "|---|---:|---:|",
+        "| notebook | wall time (s) | peak memory of the kernel (MiB) | measured (UTC) |",
+        "|---|---:|---:|---|",
     ]
-    lines += [f"| {r['notebook']} | {r['seconds']:.1f} | {r['peak_mib']:.0f} |"
+    lines += [f"| {r['notebook']} | {r['seconds']:.1f} | {r['peak_mib']:.0f} | {r['measured']} |"
               + (" failed |" if r.get("failed") else "") for r in rows]
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text("\n".join(lines) + "\n")

@@ -1,8 +1,9 @@
 """Figures the lectures reuse: image grids, training curves, feature maps, filters, heatmap overlays,
-confusion matrices, detection boxes and instance masks.
+confusion matrices, detection boxes, instance masks, and keypoints and skeletons of 0..N people.
 
 Every function returns a matplotlib ``Figure``, except ``draw_boxes`` (the ``Axes`` it drew on, so
-several can share a figure) and ``overlay_heatmap``/``overlay_masks`` (image arrays); none calls
+several can share a figure) and ``overlay_heatmap``/``overlay_masks``/``draw_keypoints``/``draw_skeleton``
+(image arrays); none calls
 ``plt.show()``: a notebook displays the returned figure, a script saves it.
 Introduced in lecture 1 (CNN internals).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import cv2
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
@@ -383,3 +385,71 @@ def overlay_masks(image, masks, *, alpha: float = 0.5) -> np.ndarray:
         colour = np.asarray(_class_colour(i)[:3], np.float32)
         out[mask] = (1 - alpha) * img[mask] + alpha * colour
     return out
+
+
+def _people_colours(n: int) -> list[tuple[int, int, int]]:
+    """``n`` distinct uint8 RGB colours (any n >= 0: the book's ``255 // N`` fails for N = 0, 1, 2, 3, 5 ...)."""
+    cmap = plt.get_cmap("hsv")
+    return [tuple(int(255 * c) for c in cmap(i / max(n, 1))[:3]) for i in range(n)]
+
+
+def _keypoint_canvas(image, keypoints, scores, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(uint8 RGB copy of the image, points (N, K, 2), shown (N, K) bool) for the keypoint drawers."""
+    img = _one_image(image)
+    img = (np.clip(img, 0, 1) * 255).round().astype(np.uint8) if img.dtype != np.uint8 else img.copy()
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    k = _to_numpy(keypoints).astype(np.float64)
+    if k.size == 0:
+        k = k.reshape(0, 0, 3)
+    if k.ndim == 2:
+        k = k[None]  # one person
+    if k.ndim != 3 or k.shape[-1] not in (2, 3):
+        raise ValueError(f"keypoints must be (N, K, 2) or (N, K, 3) (x, y[, v]) for N people, got {k.shape}")
+    shown = k[..., 2] > 0 if k.shape[-1] == 3 else np.ones(k.shape[:2], bool)
+    if scores is not None:
+        s = _to_numpy(scores).astype(np.float64).reshape(k.shape[:2])
+        shown &= s > threshold
+    return np.ascontiguousarray(img), k[..., :2], shown
+
+
+def draw_keypoints(image, keypoints, scores=None, *, threshold: float = 0.0, radius: int | None = None
+                   ) -> np.ndarray:
+    """An RGB uint8 copy of ``image`` with the joints of 0..N people drawn as dots, one colour per person.
+
+    ``image``: RGB tensor ``(3, H, W)`` or array ``(H, W, 3)``, floats in [0, 1] or uint8 (convert an
+    OpenCV BGR image with ``cv2.cvtColor(img, cv2.COLOR_BGR2RGB)`` first). ``keypoints``: ``(N, K, 3)``
+    (x, y, v: joints with v = 0 are skipped) or ``(N, K, 2)``; one person may be ``(K, 3)``. With
+    ``scores`` ``(N, K)`` (Keypoint R-CNN's ``keypoints_scores``, logits) only joints scoring above
+    ``threshold`` are drawn. The radius scales with the image (1% of its longer side) unless given.
+    Introduced in lecture 7 (pose estimation).
+    """
+    img, points, shown = _keypoint_canvas(image, keypoints, scores, threshold)
+    r = radius if radius is not None else max(1, round(0.01 * max(img.shape[:2])))
+    for colour, person, keep in zip(_people_colours(len(points)), points, shown):
+        for (x, y), ok in zip(person, keep):
+            if ok:
+                cv2.circle(img, (round(x), round(y)), r, colour, -1, cv2.LINE_AA)
+    return img
+
+
+def draw_skeleton(image, keypoints, scores=None, *, threshold: float = 0.0, skeleton=None,
+                  thickness: int | None = None) -> np.ndarray:
+    """An RGB uint8 copy of ``image`` with the limbs of 0..N people drawn, then their joints on top.
+
+    A limb ``(a, b)`` of ``skeleton`` (default: COCO's, :data:`labkit.keypoints.SKELETON`) is drawn when
+    both its joints are (see :func:`draw_keypoints` for the inputs). The line width scales with the
+    image (0.6% of its longer side) unless ``thickness`` is given. Introduced in lecture 7.
+    """
+    if skeleton is None:
+        from labkit.keypoints import SKELETON as skeleton
+    img, points, shown = _keypoint_canvas(image, keypoints, scores, threshold)
+    width = thickness if thickness is not None else max(1, round(0.006 * max(img.shape[:2])))
+    n_joints = points.shape[1]
+    for colour, person, keep in zip(_people_colours(len(points)), points, shown):
+        for a, b in skeleton:
+            if a < n_joints and b < n_joints and keep[a] and keep[b]:
+                pa, pb = person[a], person[b]
+                cv2.line(img, (round(pa[0]), round(pa[1])), (round(pb[0]), round(pb[1])), colour, width,
+                         cv2.LINE_AA)
+    return draw_keypoints(img, np.concatenate([points, shown[..., None]], -1), radius=max(1, width))

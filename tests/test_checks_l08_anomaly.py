@@ -5,6 +5,8 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from _checks_helpers import assert_each_fails_on_its_case
+
 from labkit.checks import l08_anomaly as checks
 from labkit.checks.l08_anomaly import (_CORESET_CASES, _PADIM_CASES, _PATCH_CASES, _ROC_CASES,
                                        _THRESHOLD_CASES, _coreset_reference, _padim_reference,
@@ -182,11 +184,7 @@ def test_typical_mistakes_fail_on_a_named_case():
         (checks.check_padim, padim_squared, 1),
         (checks.check_padim, padim_biased_covariance, 1),
     ]
-    for check, wrong, case in mistakes:
-        result = check(wrong, quiet=True)
-        assert result.status == "failed", (wrong.__name__, result.message)
-        assert result.case == case, (wrong.__name__, result.message)
-        assert f"case {case} of" in result.message
+    assert_each_fails_on_its_case(mistakes)
 
 
 def test_a_stub_is_not_attempted_and_the_verdict_is_printed(capsys):

@@ -162,6 +162,17 @@ def test_every_lecture_has_a_solutions_notebook():
     assert lectures <= solutions, f"missing solutions for {sorted(lectures - solutions)}"
 
 
+def test_readme_and_lecture_map_name_every_lecture():
+    """README's lecture table and the book's lecture map link each lecture, and call none 'in preparation'."""
+    readme = (ROOT / "README.md").read_text()
+    lecture_map = (ROOT / "book" / "intro.md").read_text()
+    for nb in NOTEBOOKS:
+        if nb.parent.name == "notebooks":
+            assert f"`notebooks/{nb.name}`" in readme, f"README's lecture table lacks {nb.name}"
+            assert f"{{doc}}`/notebooks/{nb.stem}`" in lecture_map, f"book/intro.md lacks {nb.stem}"
+    assert "in preparation" not in readme.lower() + lecture_map.lower()
+
+
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # every control character but the newline
 
 
@@ -173,3 +184,41 @@ def test_markdown_and_math_free_of_control_characters(nb: Path):
            for i, cell in enumerate(_cells(nb)) if cell["cell_type"] == "markdown"
            for match in CONTROL.finditer(_source(cell))]
     assert not bad, f"control characters in the markdown of {nb.name} (edit homework/source):\n" + "\n".join(bad[:10])
+
+
+def hide_input_problems(cells: list[dict]) -> list[str]:
+    """`hide-input` folds the code of a figure cell in the book: never on markdown, on the install cell
+    (which stays `remove-cell`), on an exercise or on a solution."""
+    problems = []
+    code = [i for i, c in enumerate(cells) if c["cell_type"] == "code"]
+    for i, cell in enumerate(cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "hide-input" not in tags:
+            continue
+        if cell["cell_type"] != "code":
+            problems.append(f"cell {i}: hide-input on a {cell['cell_type']} cell")
+        elif code and i == code[0]:
+            problems.append(f"cell {i}: the install cell is remove-cell, not hide-input")
+        elif {"solution", "student"} & set(tags) or re.search(r"checks\.check_|NotImplementedError",
+                                                              _source(cell)):
+            problems.append(f"cell {i}: an exercise or solution cell must stay visible")
+    if code and "remove-cell" not in cells[code[0]].get("metadata", {}).get("tags", []):
+        problems.append(f"cell {code[0]}: the install cell lost its remove-cell tag")
+    return problems
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS + SOURCES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_hide_input_only_on_figure_code(nb: Path):
+    problems = hide_input_problems(_cells(nb))
+    assert not problems, f"{nb.name} (edit homework/source):\n" + "\n".join(problems)
+
+
+def test_hide_input_check_can_fail():
+    install = {"cell_type": "code", "source": "%pip ...", "metadata": {"tags": ["remove-cell"]}}
+    plot = {"cell_type": "code", "source": "fig, ax = plt.subplots()", "metadata": {"tags": ["hide-input"]}}
+    assert hide_input_problems([install, plot]) == []
+    text = {"cell_type": "markdown", "source": "# Notes", "metadata": {"tags": ["hide-input"]}}
+    exercise = {"cell_type": "code", "source": "checks.check_f(f);", "metadata": {"tags": ["hide-input"]}}
+    bare_install = {"cell_type": "code", "source": "%pip ...", "metadata": {"tags": ["hide-input"]}}
+    assert len(hide_input_problems([install, text, exercise])) == 2
+    assert len(hide_input_problems([bare_install, plot])) == 2  # hidden, and not removed

@@ -12,7 +12,9 @@ and a notebook ends with ``summary()`` (what passes) and ``export()`` (the file 
 Lecture modules, named by lecture: ``l01_cnn_internals`` (lecture 1), ``l02_gap_cam`` (lecture 2),
 ``l03_chest_xray`` (lecture 3), ``l04_detection`` (lecture 4), ``l05_segmentation`` (lecture 5),
 ``l06_image_search`` (lecture 6),
+``l07_pose`` (lecture 7),
 ``l08_anomaly`` (lecture 8),
+``l09_superres`` (lecture 9),
 ``l10_video`` (lecture 10),
 ``l11_xai`` (lecture 11),
 ``l12_attention`` (lecture 12).

@@ -265,6 +265,36 @@ _register(DatasetInfo(
     lectures=(6,),
 ))
 
+_register(DatasetInfo(
+    name="coco-keypoints",
+    title="COCO 2017 person keypoints (17 joints per person), and a folder of your own photos",
+    homepage="https://cocodataset.org/#keypoints-2017",
+    licence="Annotations CC BY 4.0; images under their Flickr licences (listed in the annotation files)",
+    citation="T.-Y. Lin et al., 'Microsoft COCO: Common Objects in Context', ECCV 2014",
+    instructions=("Downloaded automatically (about 1 GB: the 2017 annotations and the 5,000 val2017 images). "
+                  "By hand: unzip annotations_trainval2017.zip and val2017.zip from {homepage} into "
+                  "{folder}, so that {folder}/annotations/person_keypoints_val2017.json and "
+                  "{folder}/val2017/*.jpg exist (train2017.zip, 18 GB, goes beside them as train2017/; "
+                  "CocoKeypoints also reads images/<split>/ when given the folder). Your own COCO-format export works too: "
+                  "annotations/person_keypoints_<split>.json with its images in <split>/. Put your own "
+                  "photos of people (JPG/PNG) in {folder}/photos/ for the Keypoint R-CNN demo. COCO "
+                  "publishes no checksums: the download is reported as unverified."),
+    layout=("annotations", "val2017"),
+    files=(
+        RemoteFile("https://images.cocodataset.org/annotations/annotations_trainval2017.zip",
+                   "annotations_trainval2017.zip", provides="annotations", size="about 250 MB"),
+        RemoteFile("https://images.cocodataset.org/zips/val2017.zip", "val2017.zip", provides="val2017",
+                   size="about 780 MB"),
+    ),
+    loader="coco_keypoints:CocoKeypoints", verifier="coco_keypoints:verify_coco_keypoints",
+    twin="coco_keypoints_twin:write_coco_keypoints_twin", twin_version=1,
+    # Fast: 128-pixel rooms with 1 to 3 figures, about 1,000 person crops to train on in a minute of
+    # CPU; full: 256 pixels, 1 to 4 figures, for a GPU.
+    fast_twin={"counts": {"train2017": 500, "val2017": 100}, "size": 128, "max_people": 3},
+    full_twin={"counts": {"train2017": 4000, "val2017": 500}, "size": 256, "max_people": 4},
+    lectures=(7,),
+))
+
 _MVTEC_CATEGORIES = ("carpet", "grid", "leather", "tile", "wood", "bottle", "cable", "capsule", "hazelnut",
                      "metal_nut", "pill", "screw", "toothbrush", "transistor", "zipper")
 
@@ -289,6 +319,35 @@ _register(DatasetInfo(
     fast_twin={"n_train": 40, "n_test_good": 10, "n_per_defect": 4, "size": 96},
     full_twin={"n_train": 240, "n_test_good": 30, "n_per_defect": 20, "size": 224},
     lectures=(8,),
+))
+
+_register(DatasetInfo(
+    name="div2k",
+    title="DIV2K: 1,000 diverse 2K photos for super-resolution (800 train, 100 validation HR images)",
+    homepage="https://data.vision.ee.ethz.ch/cvl/DIV2K/",
+    licence="Research and academic use only (the photos' owners keep their rights; see the homepage)",
+    citation="E. Agustsson, R. Timofte, 'NTIRE 2017 Challenge on Single Image Super-Resolution: Dataset "
+             "and Study', CVPR Workshops 2017",
+    instructions=("Downloaded automatically (DIV2K_train_HR.zip, about 3.5 GB, and DIV2K_valid_HR.zip, "
+                  "about 450 MB; the authors publish no checksum, so the SHA-256 is printed and the "
+                  "download reported as not verified). By hand: put both archives from {homepage} into "
+                  "{folder} and run `python -m labkit.data fetch div2k`, or unzip them there yourself, "
+                  "so that {folder}/DIV2K_train_HR/0001.png ... 0800.png and "
+                  "{folder}/DIV2K_valid_HR/0801.png ... 0900.png exist. The LR archives are not needed. "
+                  "Benchmark sets (Set5, Set14) have no official download: put their HR images in "
+                  "{folder}/Set5/ and read them with split='Set5'."),
+    layout=("DIV2K_train_HR", "DIV2K_valid_HR"),
+    files=(
+        RemoteFile("https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_train_HR.zip", "DIV2K_train_HR.zip",
+                   provides="DIV2K_train_HR", size="about 3.5 GB"),
+        RemoteFile("https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_valid_HR.zip", "DIV2K_valid_HR.zip",
+                   provides="DIV2K_valid_HR", size="about 450 MB"),
+    ),
+    loader="div2k:DIV2K", verifier="div2k:verify_div2k", twin="div2k_twin:write_div2k_twin", twin_version=1,
+    # The bundled photos either way (12 to train on, 4 held out); fast: shrunk to 640 pixels, 2 textures.
+    fast_twin={"n_textures": 2, "texture_size": 256, "max_side": 640},
+    full_twin={"n_textures": 8, "texture_size": 512, "max_side": 1024},
+    lectures=(9,),
 ))
 
 _register(DatasetInfo(
