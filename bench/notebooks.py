@@ -103,7 +103,8 @@ def main() -> None:
         f"{platform.python_implementation()} {platform.python_version()}, torch {torch.__version__}, "
         f"CUDA available: {torch.cuda.is_available()}"
         + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "")
-        + ", one notebook at a time. Wall time includes kernel start-up.",
+        + ", one notebook at a time. Wall time includes kernel start-up; twins and checkpoints already in the"
+        " data folder are reused (delete them first to time a student's first run).",
         "",
         "| notebook | wall time (s) | peak memory of the kernel (MiB) | measured (UTC) |",
         "|---|---:|---:|---|",
