@@ -319,8 +319,13 @@ def _set_rng_state(state: Mapping) -> None:
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
-    # A crash mid-write must never leave a truncated last.pt behind: write aside, then rename.
+def save_atomic(obj: dict, path: Path) -> None:
+    """``torch.save`` that never leaves a half-written file: write aside, then rename (creates the folder).
+
+    Used by ``fit``'s checkpoints and by lecture 9 for its SRResNet and SRGAN weights.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
@@ -334,9 +339,9 @@ def _save_checkpoint(folder: Path, epoch: int, history: History, monitor: str, m
              "scheduler": scheduler.state_dict() if scheduler is not None else None,
              "scaler": scaler.state_dict(), "epoch": epoch,
              "history": history.to_dict(), "rng": _rng_state()}
-    _save_atomic(state, folder / "last.pt")
+    save_atomic(state, folder / "last.pt")
     if history.best_epoch(monitor) == epoch:
-        _save_atomic(state, folder / "best.pt")
+        save_atomic(state, folder / "best.pt")
 
 
 def _resume(folder: Path | None, model: nn.Module, optimizer: torch.optim.Optimizer,

@@ -45,14 +45,14 @@ def main() -> None:
     rank = int(os.environ.get("RANK", 0))
     args.out.mkdir(parents=True, exist_ok=True)
 
-    saver = train._save_atomic
+    saver = train.save_atomic
 
     def logged_save(obj, path):
         with open(args.out / f"saves-rank{rank}.txt", "a") as log:
             log.write(f"{path.name}\n")
         saver(obj, path)
 
-    train._save_atomic = logged_save
+    train.save_atomic = logged_save
 
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(96, 10, generator=gen)

@@ -3,6 +3,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -413,3 +415,22 @@ def test_a_scheduler_hooked_to_the_optimizer_steps_every_batch():
     opt.register_step_post_hook(lambda *_: one_cycle.step())
     fit(model, data, epochs=2, optimizer=opt, loss_fn=nn.CrossEntropyLoss(), device=CPU, quiet=True)
     assert one_cycle.last_epoch == 12
+
+
+def test_save_atomic_creates_the_folder_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    from labkit.train import save_atomic
+
+    target = tmp_path / "new" / "weights.pt"
+    save_atomic({"w": torch.ones(2)}, target)
+    assert torch.equal(torch.load(target)["w"], torch.ones(2))
+    assert [p.name for p in target.parent.iterdir()] == ["weights.pt"]
+
+    def crash(obj, path):  # a write that dies half-way
+        Path(path).write_bytes(b"trunc")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError):
+        save_atomic({"w": torch.zeros(2)}, target)
+    monkeypatch.undo()
+    assert torch.equal(torch.load(target)["w"], torch.ones(2))  # the old file is intact
